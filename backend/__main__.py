@@ -1,0 +1,79 @@
+"""Command line: ``python -m backend --help``.
+
+``serve`` starts gunicorn with ``backend/gunicorn.conf.py``; the other commands talk to a running
+backend over HTTP (``--url``, basic auth from BASIC_AUTH_USER/BASIC_AUTH_PASS), so they work the
+same with the in-process queue and with RQ workers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _call(args, method: str, path: str, body: dict | None = None) -> int:
+    import requests
+
+    auth = None
+    if os.environ.get("BASIC_AUTH_USER") and os.environ.get("BASIC_AUTH_PASS"):
+        auth = (os.environ["BASIC_AUTH_USER"], os.environ["BASIC_AUTH_PASS"])
+    try:
+        r = requests.request(method, args.url.rstrip("/") + path, json=body, auth=auth, timeout=args.timeout)
+    except requests.RequestException as e:
+        print(f"error: backend at {args.url} unreachable ({type(e).__name__})", file=sys.stderr)
+        return 2
+    try:
+        print(json.dumps(r.json(), indent=2, ensure_ascii=False))
+    except ValueError:
+        print(r.text)
+    return 0 if r.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m backend", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", default=os.environ.get("BACKEND_URL", "http://127.0.0.1:9090"))
+    p.add_argument("--timeout", type=float, default=30.0)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("serve", help="start gunicorn on PORT (default 9090) with the embedded defaults")
+    v = sub.add_parser("versions", help="list model versions (and the serving one) of a project")
+    v.add_argument("project", type=int, nargs="?")
+    pin = sub.add_parser("pin", help="serve a given version (roll back) until unpinned")
+    pin.add_argument("project", type=int)
+    pin.add_argument("version")
+    unpin = sub.add_parser("unpin", help="serve the newest version again")
+    unpin.add_argument("project", type=int)
+    j = sub.add_parser("jobs", help="list jobs, or show one with --id")
+    j.add_argument("--project", type=int)
+    j.add_argument("--id")
+    s = sub.add_parser("submit", help="queue a job: train, prelabel (bulk LLM) or rescore")
+    s.add_argument("kind", choices=["train", "prelabel", "rescore"])
+    s.add_argument("project", type=int)
+    led = sub.add_parser("ledger", help="LLM tokens and cost per project and model")
+    led.add_argument("--project")
+    args = p.parse_args(argv)
+
+    if args.cmd == "serve":
+        conf = Path(__file__).with_name("gunicorn.conf.py")
+        os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-c", str(conf), "backend.wsgi:app"])
+    if args.cmd == "versions":
+        return _call(args, "GET", "/versions" + (f"?project={args.project}" if args.project else ""))
+    if args.cmd == "pin":
+        return _call(args, "POST", f"/versions/{args.project}/pin", {"version": args.version})
+    if args.cmd == "unpin":
+        return _call(args, "POST", f"/versions/{args.project}/unpin", {})
+    if args.cmd == "jobs":
+        if args.id:
+            return _call(args, "GET", f"/jobs/{args.id}")
+        return _call(args, "GET", "/jobs" + (f"?project={args.project}" if args.project else ""))
+    if args.cmd == "submit":
+        return _call(args, "POST", "/jobs", {"kind": args.kind, "project": args.project})
+    if args.cmd == "ledger":
+        return _call(args, "GET", "/llm/ledger" + (f"?project={args.project}" if args.project else ""))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

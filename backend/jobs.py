@@ -1,0 +1,38 @@
+"""Job entry points. Arguments are ids only, so the same functions run in a thread of the server
+or in an ``rq worker`` process on another machine sharing ``MODEL_DIR``.
+
+Kinds: ``train`` (fit the local model, publish a version, write scored predictions), ``prelabel``
+(bulk LLM pre-annotation of unlabelled tasks), ``rescore`` (re-write queue scores with the serving
+version). Each holds the project's inter-process lock while it runs, so two workers never train
+the same project at once.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+log = logging.getLogger(__name__)
+KINDS = ("train", "prelabel", "rescore")
+
+
+def run_job(kind: str, project_id: int, reason: str = "", job_id: str | None = None) -> dict:
+    from backend.ml import runtime
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown job kind {kind!r}: expected one of {', '.join(KINDS)}")
+    backend = runtime()
+    t0 = time.perf_counter()
+    log.info("job %s: %s project %s (%s)", job_id, kind, project_id, reason)
+    if kind == "train":
+        out = backend.fit(project_id, event=reason or "START_TRAINING")
+    elif kind == "prelabel":
+        from backend.prelabel import prelabel_project
+
+        out = prelabel_project(backend, project_id)
+    else:
+        from backend.prelabel import rescore_project
+
+        out = rescore_project(backend, project_id)
+    out.setdefault("seconds", round(time.perf_counter() - t0, 3))
+    log.info("job %s: %s project %s -> %s", job_id, kind, project_id, out.get("status", "done"))
+    return out

@@ -1,0 +1,99 @@
+"""Label Studio label config XML -> ``model.spec.TaskSpec``, validated.
+
+The XML is first parsed with ``defusedxml`` (rejects DTDs, entity expansion and external entities),
+then bounded in size, depth and label count, and only then handed to label-studio-sdk's
+``LabelInterface``, which is what Label Studio users' configs are written for. Every failure is a
+``BadRequest`` naming the problem, so the user sees why their project is not supported.
+"""
+from __future__ import annotations
+
+import functools
+import xml.etree.ElementTree as ET
+
+import defusedxml.ElementTree as DET
+from defusedxml import DefusedXmlException
+
+from backend.errors import BadRequest
+from model.spec import ChoicesControl, NERControl, TaskSpec
+
+MAX_CONFIG_CHARS = 200_000
+MAX_DEPTH = 30
+MAX_LABELS = 1_000
+
+
+def _depth(el: ET.Element, limit: int) -> int:
+    stack = [(el, 1)]
+    deepest = 1
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        stack.extend((c, d + 1) for c in node)
+    return deepest
+
+
+def _check_xml(xml: str) -> None:
+    if not isinstance(xml, str) or not xml.strip():
+        raise BadRequest("label_config is empty: expected Label Studio XML such as <View>...</View>")
+    if len(xml) > MAX_CONFIG_CHARS:
+        raise BadRequest(f"label_config is {len(xml)} characters; the limit is {MAX_CONFIG_CHARS}")
+    try:
+        root = DET.fromstring(xml, forbid_dtd=True)
+    except DefusedXmlException as e:
+        raise BadRequest(f"label_config rejected: DTDs and entities are not allowed ({type(e).__name__})")
+    except ET.ParseError as e:
+        raise BadRequest(f"label_config is not well-formed XML: {e}")
+    if _depth(root, MAX_DEPTH) > MAX_DEPTH:
+        raise BadRequest(f"label_config nests deeper than {MAX_DEPTH} levels")
+    n_labels = sum(1 for el in root.iter() if el.tag in ("Label", "Choice"))
+    if n_labels > MAX_LABELS:
+        raise BadRequest(f"label_config has {n_labels} labels/choices; the limit is {MAX_LABELS}")
+
+
+@functools.lru_cache(maxsize=256)
+def parse_label_config(xml: str) -> TaskSpec:
+    """Find the first ``<Labels>`` and first ``<Choices>`` control over a ``<Text>`` object."""
+    _check_xml(xml)
+    from label_studio_sdk.label_interface import LabelInterface  # heavy import, off the module path
+
+    try:
+        li = LabelInterface(xml)
+    except Exception as e:  # the SDK raises assorted types for odd configs
+        raise BadRequest(f"label_config could not be read: {e}") from None
+    objects = {o.name: o for o in li.objects}
+    ner = choices = None
+    problems: list[str] = []
+    for ctl in li.controls:
+        if ctl.tag not in ("Labels", "Choices"):
+            continue
+        targets = list(ctl.to_name or [])
+        if not targets:
+            problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> has no toName")
+            continue
+        obj = objects.get(targets[0])
+        if obj is None:
+            problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> points to toName=\"{targets[0]}\", "
+                            "which is not an object in the config")
+            continue
+        if obj.tag != "Text":
+            problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> labels a <{obj.tag}>; only <Text> is supported")
+            continue
+        value = (obj.value or "").lstrip("$")
+        if not value:
+            problems.append(f"<Text name=\"{obj.name}\"> has no value=\"$field\"")
+            continue
+        labels = tuple(dict.fromkeys(str(x) for x in (ctl.labels or [])))
+        if not labels:
+            problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> has no labels")
+            continue
+        if ctl.tag == "Labels" and ner is None:
+            ner = NERControl(ctl.name, obj.name, value, labels)
+        elif ctl.tag == "Choices" and choices is None:
+            multi = str(ctl.attr.get("choice", "single")).lower() == "multiple"
+            choices = ChoicesControl(ctl.name, obj.name, value, labels, multi)
+    if ner is None and choices is None:
+        detail = "; ".join(problems) if problems else "no <Labels> or <Choices> control found"
+        raise BadRequest(f"unsupported label_config: {detail}. Expected <Labels> and/or <Choices> "
+                         "with toName pointing at a <Text name=... value=\"$field\"/>")
+    return TaskSpec(ner=ner, choices=choices)

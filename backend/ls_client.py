@@ -1,0 +1,125 @@
+"""The backend's own Label Studio client (label-studio-sdk), with retries and clear failures.
+
+Label Studio never sends its API token to the backend, so training reads annotations and writes
+predictions with ``LABEL_STUDIO_URL`` + ``LABEL_STUDIO_API_KEY``. Transient failures (connection
+refused, timeouts, 5xx, 429) are retried with exponential backoff; authentication failures are not
+retried and become an ``UpstreamError`` that says which setting to fix. The token never appears
+in messages.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from backend.errors import UpstreamError
+from model.spec import TaskSpec
+from model.types import Example, Span
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 500
+IMPORT_CHUNK = 500
+
+
+def _transient(exc: BaseException) -> bool:
+    from label_studio_sdk.core.api_error import ApiError
+
+    if isinstance(exc, httpx.TransportError):
+        return True
+    return isinstance(exc, ApiError) and (exc.status_code or 0) in (429, 500, 502, 503, 504)
+
+
+_retry = retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(4),
+               wait=wait_exponential(multiplier=0.5, max=8), reraise=True)
+
+
+def example_from_task(task: dict, spec: TaskSpec) -> Example | None:
+    """The latest non-cancelled human annotation of ``task`` as an ``Example`` (None if none)."""
+    anns = [a for a in (task.get("annotations") or []) if not a.get("was_cancelled")]
+    if not anns:
+        return None
+    ann = max(anns, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
+    key = (spec.ner or spec.choices).value_key
+    text = (task.get("data") or {}).get(key)
+    if not isinstance(text, str):
+        return None
+    spans: list[Span] = []
+    choices: list[str] = []
+    for r in ann.get("result") or []:
+        v = r.get("value") or {}
+        if spec.ner and r.get("from_name") == spec.ner.from_name and "start" in v and "end" in v:
+            for label in v.get("labels") or []:
+                s, e = int(v["start"]), int(v["end"])
+                if 0 <= s < e <= len(text):
+                    spans.append(Span(s, e, label))
+        elif spec.choices and r.get("from_name") == spec.choices.from_name:
+            choices.extend(v.get("choices") or [])
+    return Example(text=text, spans=spans, choices=choices, task_id=task.get("id"))
+
+
+class LabelStudioClient:
+    def __init__(self, url: str | None, api_key: str | None, timeout: float = 30.0):
+        if not url or not api_key:
+            raise UpstreamError("LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY must be set for training "
+                                "and for writing predictions back to Label Studio")
+        from label_studio_sdk.client import LabelStudio
+
+        self.url = url.rstrip("/")
+        self._client = LabelStudio(base_url=self.url, api_key=api_key, timeout=timeout)
+
+    def _wrap(self, what: str, fn, *args, **kwargs):
+        from label_studio_sdk.core.api_error import ApiError
+
+        try:
+            return _retry(fn)(*args, **kwargs)
+        except ApiError as e:
+            hint = " (check LABEL_STUDIO_API_KEY)" if e.status_code in (401, 403) else ""
+            raise UpstreamError(f"Label Studio answered {e.status_code} to {what}{hint}") from None
+        except httpx.TransportError as e:
+            raise UpstreamError(f"Label Studio at {self.url} is unreachable for {what}: "
+                                f"{type(e).__name__}") from None
+
+    def iter_tasks(self, project_id: int, only_annotated: bool | None = None) -> list[dict]:
+        """All tasks of a project with annotations, as dicts (the SDK pager walks the pages; a
+        transient failure re-reads the listing from the start)."""
+        def listing() -> list[dict]:
+            pager = self._client.tasks.list(project=project_id, fields="all", page_size=PAGE_SIZE,
+                                            only_annotated=only_annotated)
+            return [t.model_dump() if hasattr(t, "model_dump") else dict(t) for t in pager]
+
+        return self._wrap(f"listing tasks of project {project_id}", listing)
+
+    def annotated_examples(self, project_id: int, spec: TaskSpec) -> list[Example]:
+        out = []
+        for task in self.iter_tasks(project_id, only_annotated=True):
+            ex = example_from_task(task, spec)
+            if ex is not None:
+                out.append(ex)
+        return out
+
+    def unlabeled_tasks(self, project_id: int) -> list[dict]:
+        return [t for t in self.iter_tasks(project_id)
+                if not [a for a in (t.get("annotations") or []) if not a.get("was_cancelled")]]
+
+    def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
+        """Write predictions (``task``, ``result``, ``score``, ``model_version``) in chunks."""
+        from label_studio_sdk.types import PredictionRequest
+
+        n = 0
+        for i in range(0, len(predictions), IMPORT_CHUNK):
+            chunk = [PredictionRequest(**p) for p in predictions[i:i + IMPORT_CHUNK]]
+            self._wrap(f"importing predictions into project {project_id}",
+                       self._client.projects.import_predictions, id=project_id, request=chunk)
+            n += len(chunk)
+        return n
+
+    def set_model_version(self, project_id: int, version: str) -> None:
+        """Make the project's model_version match our predictions, or uncertainty sampling is random."""
+        self._wrap(f"setting model_version of project {project_id}", self._client.projects.update,
+                   id=project_id, model_version=version)
+
+    def project(self, project_id: int) -> dict:
+        p = self._wrap(f"reading project {project_id}", self._client.projects.get, id=project_id)
+        return p.model_dump() if hasattr(p, "model_dump") else dict(p)

@@ -1,0 +1,183 @@
+"""The model shape Label Studio ML backend users know: ``setup``, ``predict(tasks, context)``,
+``fit(event, data)`` — for every project, on top of the model store, the local model and the LLM.
+
+One ``MLBackend`` lives per process (``runtime()``); it owns the per-process cache of loaded
+models, so a request never reloads a model that is already in memory.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from backend.errors import BadRequest, Conflict
+from backend.label_config import parse_label_config
+from backend.model_store import ModelStore, ServingCache
+from backend.predictions import PredictionWriter, regions_for
+from backend.settings import Settings
+from model.local import LocalModel
+from model.spec import TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+class MLBackend:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = ModelStore(settings.model_dir)
+        self.cache = ServingCache(self.store, LocalModel.load)
+        self._llm = None
+        self._llm_lock = threading.Lock()
+
+    # -- LLM (optional) ------------------------------------------------------------------------
+    @property
+    def llm(self):
+        """The LLM annotator, created on first use (no network call at start-up)."""
+        if self._llm is None:
+            with self._llm_lock:
+                if self._llm is None:
+                    from model.llm.annotator import LLMAnnotator
+                    from model.llm.config import LLMConfig
+
+                    self._llm = LLMAnnotator(LLMConfig.from_env(self.settings.env),
+                                             self.settings.model_dir / "llm")
+        return self._llm
+
+    def llm_status(self) -> dict:
+        try:
+            return self.llm.status()
+        except Exception as e:  # a broken LLM config must not take /health down
+            return {"enabled": False, "reason": f"LLM configuration error: {e}"}
+
+    def source_policy(self) -> str:
+        s = self.settings.predict_source
+        if s == "auto":
+            return "both" if self.llm_status().get("enabled") else "model"
+        return s
+
+    # -- setup ---------------------------------------------------------------------------------
+    def spec_for(self, project_id: int, label_config: str | None) -> tuple[TaskSpec, str]:
+        config = label_config or self.store.project(project_id).get("label_config")
+        if not config:
+            raise BadRequest(f"project {project_id}: no label_config in the request and none stored; "
+                             "Label Studio sends it on /setup when the backend is connected")
+        return parse_label_config(config), config
+
+    def setup(self, project_id: int, label_config: str | None, hostname: str | None,
+              extra_params: Any = None) -> str:
+        spec, config = self.spec_for(project_id, label_config)
+        stored = self.store.project(project_id)
+        if stored.get("label_config") != config or stored.get("hostname") != hostname:
+            self.store.save_project(project_id, label_config=config, hostname=hostname,
+                                    extra_params=extra_params if isinstance(extra_params, dict) else None)
+        return self.model_version(project_id)
+
+    def model_version(self, project_id: int) -> str:
+        return self.store.serving_version(project_id) or "untrained"
+
+    # -- predict -------------------------------------------------------------------------------
+    def predict(self, project_id: int, tasks: list[dict], label_config: str | None,
+                context: dict | None = None) -> dict:
+        """One prediction per task, in order; ``results`` is empty when nothing can predict yet
+        (so Label Studio stores nothing and asks again once a model exists)."""
+        spec, _ = self.spec_for(project_id, label_config)
+        texts = [self._text_of(t, spec) for t in tasks]
+        policy = self.source_policy()
+        notes: list[str] = []
+        results: list[dict | None] = [None] * len(tasks)
+        sources: set[str] = set()
+        if policy in ("llm", "both"):
+            llm_results, note = self._predict_llm(project_id, spec, texts)
+            if note:
+                notes.append(note)
+            for i, r in enumerate(llm_results):
+                if r is not None:
+                    results[i] = r
+                    sources.add("llm")
+        if policy in ("model", "both") and any(r is None for r in results):
+            version, model = self.cache.get(project_id)
+            if model is None:
+                notes.append("no local model trained yet: submit annotations or press Start Training")
+            else:
+                idx = [i for i, r in enumerate(results) if r is None]
+                preds = model.predict([texts[i] for i in idx])
+                for i, p in zip(idx, preds):
+                    results[i] = {"result": regions_for(spec, texts[i], p.spans, p.choices),
+                                  "score": round(float(p.score), 6), "model_version": version}
+                sources.add("model")
+        if any(r is None for r in results):
+            # all or nothing: Label Studio drops the lot when counts differ, so say why instead
+            return {"results": [], "source": "none", "detail": "; ".join(notes) or "no predictor available",
+                    "model_version": self.model_version(project_id)}
+        return {"results": results, "source": "+".join(sorted(sources)),
+                "model_version": self.model_version(project_id), **({"detail": "; ".join(notes)} if notes else {})}
+
+    @staticmethod
+    def _text_of(task: dict, spec: TaskSpec) -> str:
+        key = (spec.ner or spec.choices).value_key
+        text = (task.get("data") or {}).get(key)
+        if not isinstance(text, str):
+            raise BadRequest(f"task {task.get('id')}: data.{key} must be a string (the <Text> value of the config)")
+        return text
+
+    def _predict_llm(self, project_id: int, spec: TaskSpec, texts: list[str]) -> tuple[list[dict | None], str | None]:
+        status = self.llm_status()
+        if not status.get("enabled"):
+            return [None] * len(texts), f"LLM is off: {status.get('reason', 'not configured')}"
+        limit = int(self.settings.env.get("LLM_PREDICT_MAX_TASKS", "20"))
+        if len(texts) > limit:
+            return [None] * len(texts), (f"{len(texts)} tasks in one request exceed LLM_PREDICT_MAX_TASKS={limit}: "
+                                         "run the bulk pre-annotation job (POST /jobs/prelabel) instead")
+        from backend.predictions import llm_prediction
+
+        try:
+            out = self.llm.annotate(texts, spec, project=str(project_id),
+                                    language=self.store.project(project_id).get("language"))
+        except Exception as e:  # budget exhausted or provider down: the local model keeps serving
+            return [None] * len(texts), f"LLM unavailable: {e}"
+        results = [llm_prediction(spec, t, r) for t, r in zip(texts, out)]
+        errors = [r.error for r in out if r.error]
+        return results, (f"LLM failed on {len(errors)} task(s): {errors[0]}" if errors else None)
+
+    # -- fit -----------------------------------------------------------------------------------
+    def fit(self, project_id: int, event: str = "START_TRAINING", data: dict | None = None) -> dict:
+        """Train on the project's current human annotations (read from Label Studio), publish the
+        version atomically, then write scored predictions so Label Studio's queue follows it."""
+        from backend.ls_client import LabelStudioClient
+
+        t0 = time.perf_counter()
+        spec, config = self.spec_for(project_id, None)
+        client = LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
+        examples = client.annotated_examples(project_id, spec)
+        if len(examples) < max(1, self.settings.train_min_annotations):
+            return {"status": "skipped", "reason": f"{len(examples)} annotated task(s); "
+                    f"TRAIN_MIN_ANNOTATIONS={self.settings.train_min_annotations}"}
+        with self.store.lock(project_id, "train") as got:
+            if not got:
+                raise Conflict(f"project {project_id} is being trained by another worker")
+            model = LocalModel(spec, ner_backbone=self.settings.ner_backbone,
+                               ner_params={"max_epochs": self.settings.ner_max_epochs}).fit(examples)
+            meta = {"event": event, "metrics": model.metrics_, "n_examples": len(examples),
+                    "task_ids": sorted(e.task_id for e in examples if e.task_id is not None)[:100000]}
+            version = self.store.save_version(project_id, lambda d: model.save(d), meta)
+        out = {"status": "trained", "version": version, "n_examples": len(examples),
+               "fit_seconds": model.metrics_.get("fit_seconds"), "serving": self.store.serving_version(project_id)}
+        if self.settings.write_predictions and out["serving"] == version:
+            out["written"] = PredictionWriter(self, client).write(project_id, spec, version, model)
+        out["seconds"] = round(time.perf_counter() - t0, 3)
+        return out
+
+
+_RUNTIME: MLBackend | None = None
+_RUNTIME_LOCK = threading.Lock()
+
+
+def runtime(settings: Settings | None = None) -> MLBackend:
+    """The process-wide backend (built once; jobs in RQ workers build theirs from the environment)."""
+    global _RUNTIME
+    with _RUNTIME_LOCK:
+        if _RUNTIME is None or (settings is not None and _RUNTIME.settings is not settings):
+            _RUNTIME = MLBackend(settings or Settings.from_env())
+        return _RUNTIME

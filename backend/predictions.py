@@ -1,0 +1,103 @@
+"""Label Studio prediction JSON, and the bulk writer that keeps the labelling queue ordered.
+
+After each training, ``PredictionWriter`` predicts every unlabelled task with the new version,
+scores it with the project's query strategy (``score`` low = label this first), imports the
+predictions in bulk and sets the project's ``model_version`` to the new version. Label Studio's
+"Uncertainty sampling" only orders by predictions whose model_version equals the project's, so
+without the last step the queue would silently be random.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from model.spec import TaskSpec
+from model.types import Span
+
+if TYPE_CHECKING:
+    from backend.ls_client import LabelStudioClient
+    from backend.ml import MLBackend
+    from model.local import LocalModel
+
+log = logging.getLogger(__name__)
+
+
+def regions_for(spec: TaskSpec, text: str, spans: list[Span], choices: list[tuple[str, float]]) -> list[dict]:
+    """Label Studio result regions: exact character offsets, labels restricted to the config."""
+    out: list[dict] = []
+    if spec.ner is not None:
+        allowed = set(spec.ner.labels)
+        for s in spans:
+            if s.label not in allowed or not (0 <= s.start < s.end <= len(text)):
+                continue
+            region = {"id": uuid.uuid4().hex[:10], "from_name": spec.ner.from_name, "to_name": spec.ner.to_name,
+                      "type": "labels", "origin": "prediction",
+                      "value": {"start": s.start, "end": s.end, "text": text[s.start:s.end], "labels": [s.label]}}
+            if s.score is not None:
+                region["score"] = round(float(s.score), 6)
+            out.append(region)
+    if spec.choices is not None and choices:
+        allowed = set(spec.choices.choices)
+        picked = [c for c, _ in choices if c in allowed]
+        if not spec.choices.multi_label:
+            picked = picked[:1]
+        if picked:
+            region = {"id": uuid.uuid4().hex[:10], "from_name": spec.choices.from_name,
+                      "to_name": spec.choices.to_name, "type": "choices", "origin": "prediction",
+                      "value": {"choices": picked}}
+            region["score"] = round(float(min(s for c, s in choices if c in picked)), 6)
+            out.append(region)
+    return out
+
+
+def llm_model_version(model_name: str) -> str:
+    return f"llm:{model_name}"
+
+
+def llm_prediction(spec: TaskSpec, text: str, result: Any) -> dict | None:
+    """An ``LLMResult`` as a prediction, or None when the LLM failed on this text (reported upstream)."""
+    if result.error and not result.spans and not result.choices:
+        return None
+    return {"result": regions_for(spec, text, result.spans, result.choices),
+            "score": round(float(result.score if result.score is not None else 0.0), 6),
+            "model_version": llm_model_version(result.model)}
+
+
+class PredictionWriter:
+    def __init__(self, backend: "MLBackend", client: "LabelStudioClient"):
+        self.backend = backend
+        self.client = client
+
+    def write(self, project_id: int, spec: TaskSpec, version: str, model: "LocalModel") -> dict:
+        t0 = time.perf_counter()
+        tasks = self.client.unlabeled_tasks(project_id)
+        key = (spec.ner or spec.choices).value_key
+        tasks = [t for t in tasks if isinstance((t.get("data") or {}).get(key), str)]
+        texts = [t["data"][key] for t in tasks]
+        if not tasks:
+            self.client.set_model_version(project_id, version)
+            return {"tasks": 0, "seconds": round(time.perf_counter() - t0, 3)}
+        preds = model.predict(texts)
+        scores, strategy = queue_scores(self.backend.settings.query_strategy, model, texts, preds)
+        payload = [{"task": int(t["id"]), "result": regions_for(spec, txt, p.spans, p.choices),
+                    "score": float(round(s, 6)), "model_version": version}
+                   for t, txt, p, s in zip(tasks, texts, preds, scores)]
+        n = self.client.import_predictions(project_id, payload)
+        self.client.set_model_version(project_id, version)
+        secs = round(time.perf_counter() - t0, 3)
+        log.info("project %s: wrote %d predictions of %s (%s) in %.2fs", project_id, n, version, strategy, secs)
+        return {"tasks": n, "strategy": strategy, "seconds": secs}
+
+
+def queue_scores(strategy_name: str, model: "LocalModel", texts: list[str], preds: list) -> tuple[np.ndarray, str]:
+    """Scores in [0, 1] for Label Studio's queue, low = label first. Uses the active-learning
+    strategy when ``model.active`` provides it, else the model's own task confidence."""
+    try:
+        from model.active.adapter import local_model_queue_scores
+    except ImportError:
+        return np.array([p.score for p in preds], dtype=float), "confidence"
+    return local_model_queue_scores(strategy_name, model, texts), strategy_name

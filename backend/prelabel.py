@@ -1,0 +1,67 @@
+"""Bulk jobs over a project's unlabelled tasks: LLM pre-annotation and queue re-scoring.
+
+Label Studio's "Retrieve Predictions" sends every selected task in ONE /predict call with a 100 s
+timeout, which an LLM cannot meet for hundreds of tasks; this job annotates them in the
+background (LLM cache and ledger included) and writes the predictions through the SDK instead.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from backend.errors import Conflict
+from backend.predictions import PredictionWriter, llm_prediction
+
+if TYPE_CHECKING:
+    from backend.ml import MLBackend
+
+log = logging.getLogger(__name__)
+CHUNK = 50
+
+
+def prelabel_project(backend: "MLBackend", project_id: int) -> dict:
+    from backend.ls_client import LabelStudioClient
+
+    t0 = time.perf_counter()
+    status = backend.llm_status()
+    if not status.get("enabled"):
+        raise Conflict(f"LLM is off: {status.get('reason', 'not configured')}")
+    spec, _ = backend.spec_for(project_id, None)
+    client = LabelStudioClient(backend.settings.label_studio_url, backend.settings.label_studio_api_key)
+    key = (spec.ner or spec.choices).value_key
+    tasks = [t for t in client.unlabeled_tasks(project_id) if isinstance((t.get("data") or {}).get(key), str)]
+    examples = client.annotated_examples(project_id, spec)
+    language = backend.store.project(project_id).get("language")
+    written = failed = 0
+    errors: list[dict] = []
+    for i in range(0, len(tasks), CHUNK):
+        chunk = tasks[i:i + CHUNK]
+        texts = [t["data"][key] for t in chunk]
+        results = backend.llm.annotate(texts, spec, project=str(project_id), language=language,
+                                       examples=examples, progress=False)
+        payload = []
+        for t, text, r in zip(chunk, texts, results):
+            pred = llm_prediction(spec, text, r)
+            if pred is None:
+                failed += 1
+                errors.append({"task": t["id"], "error": r.error})
+                continue
+            payload.append({"task": int(t["id"]), **pred})
+        written += client.import_predictions(project_id, payload)
+        log.info("prelabel project %s: %d/%d tasks", project_id, min(i + CHUNK, len(tasks)), len(tasks))
+    return {"status": "done", "tasks": len(tasks), "written": written, "failed": failed,
+            "errors": errors[:50], "ledger": backend.llm.ledger.summary(project=str(project_id)),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def rescore_project(backend: "MLBackend", project_id: int) -> dict:
+    from backend.ls_client import LabelStudioClient
+
+    version, model = backend.cache.get(project_id)
+    if model is None:
+        raise Conflict(f"project {project_id} has no trained model to score with")
+    spec, _ = backend.spec_for(project_id, None)
+    client = LabelStudioClient(backend.settings.label_studio_url, backend.settings.label_studio_api_key)
+    return {"status": "done", "version": version,
+            "written": PredictionWriter(backend, client).write(project_id, spec, version, model)}

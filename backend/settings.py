@@ -1,0 +1,86 @@
+"""Configuration, read once from the environment and passed down (never ``os.getenv`` elsewhere).
+
+| variable | default | meaning |
+|---|---|---|
+| `MODEL_DIR` | `./var` | where versions, project state, job records, LLM cache and ledger live (a shared volume when several workers run) |
+| `LABEL_STUDIO_URL` | *(unset)* | Label Studio base URL the backend reads annotations from and writes predictions to |
+| `LABEL_STUDIO_API_KEY` | *(unset)* | Label Studio token (legacy token or personal access token) |
+| `BASIC_AUTH_USER` / `BASIC_AUTH_PASS` | *(unset)* | when both set, every route but `/health` requires HTTP basic auth (as entered in LS's model settings) |
+| `WEBHOOK_SECRET` | *(unset)* | project webhooks arrive without basic auth; register the backend as `http://host:9090/<secret>` and requests under that prefix are trusted |
+| `REDIS_URL` | *(unset)* | set -> jobs run on RQ workers (`rq worker`); unset -> in a background thread of the server |
+| `PREDICT_SOURCE` | `auto` | what `/predict` returns: `model` (local model), `llm`, `both` (LLM first, model as fallback), `auto` (= `both` when the LLM is on, else `model`) |
+| `QUERY_STRATEGY` | `least_confidence` | active-learning strategy whose scores order Label Studio's queue |
+| `NER_BACKBONE` | *(unset)* | local path of a Hugging Face token-classification model to fine-tune instead of the from-scratch tagger |
+| `NER_MAX_EPOCHS` | `30` | epoch cap of the from-scratch tagger (early stopping usually stops sooner) |
+| `TRAIN_MIN_ANNOTATIONS` | `1` | annotations a project needs before training starts |
+| `WRITE_PREDICTIONS` | `true` | after each training, write scored predictions for unlabelled tasks and set the project's model_version |
+| `LOG_LEVEL` | `INFO` | Python logging level |
+| `PORT` | `9090` | gunicorn bind port (`HOST` `0.0.0.0`) |
+| `WORKERS` / `THREADS` | `1` / `8` | gunicorn processes / threads per process |
+| `LLM_*` | see `model/llm/config.py` | the LLM annotator (off when `LLM_API_KEY` is unset) |
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _bool(v: str | None, default: bool) -> bool:
+    return default if v is None or v == "" else v.strip().lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_dir: Path = Path("var")
+    label_studio_url: str | None = None
+    label_studio_api_key: str | None = field(default=None, repr=False)
+    basic_auth_user: str | None = None
+    basic_auth_pass: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
+    predict_source: str = "auto"
+    query_strategy: str = "least_confidence"
+    ner_backbone: str | None = None
+    ner_max_epochs: int = 30
+    train_min_annotations: int = 1
+    write_predictions: bool = True
+    log_level: str = "INFO"
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        e = dict(os.environ if env is None else env)
+        source = e.get("PREDICT_SOURCE", "auto").strip().lower()
+        if source not in {"auto", "model", "llm", "both"}:
+            raise ValueError(f"PREDICT_SOURCE={source!r}: expected one of auto, model, llm, both")
+        return cls(
+            model_dir=Path(e.get("MODEL_DIR") or "var"),
+            label_studio_url=(e.get("LABEL_STUDIO_URL") or None),
+            label_studio_api_key=(e.get("LABEL_STUDIO_API_KEY") or None),
+            basic_auth_user=(e.get("BASIC_AUTH_USER") or None),
+            basic_auth_pass=(e.get("BASIC_AUTH_PASS") or None),
+            webhook_secret=(e.get("WEBHOOK_SECRET") or None),
+            redis_url=(e.get("REDIS_URL") or None),
+            predict_source=source,
+            query_strategy=e.get("QUERY_STRATEGY", "least_confidence"),
+            ner_backbone=(e.get("NER_BACKBONE") or None),
+            ner_max_epochs=int(e.get("NER_MAX_EPOCHS", "30")),
+            train_min_annotations=int(e.get("TRAIN_MIN_ANNOTATIONS", "1")),
+            write_predictions=_bool(e.get("WRITE_PREDICTIONS"), True),
+            log_level=e.get("LOG_LEVEL", "INFO").upper(),
+            env=e,
+        )
+
+    @property
+    def basic_auth_enabled(self) -> bool:
+        return bool(self.basic_auth_user and self.basic_auth_pass)
+
+    def secrets(self) -> list[str]:
+        """Every secret value this process knows, so logging can redact them."""
+        keys = ("LABEL_STUDIO_API_KEY", "BASIC_AUTH_PASS", "WEBHOOK_SECRET", "LLM_API_KEY")
+        vals = [self.env.get(k) for k in keys]
+        return [v for v in vals if v and len(v) >= 4]

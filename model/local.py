@@ -1,0 +1,161 @@
+"""The local model of one Label Studio project: an NER tagger and/or a text classifier, chosen by
+the project's ``TaskSpec``, trained on human ``Example``s, predicting character spans and choices
+with confidences.
+
+This is the piece the backend's ``fit`` trains and ``predict`` serves; active learning ranks with
+the same object (``outputs``). It converts between Label Studio's character spans and the
+tagger's BIO tokens in one place (``model.tokenize``), so offsets always round-trip exactly.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model.spec import ChoicesControl, NERControl, TaskSpec
+from model.tokenize import bio_to_spans, spans_to_bio, tokenize
+from model.types import Example, Span
+
+MODEL_FORMAT = 1
+
+
+@dataclass
+class LocalPrediction:
+    spans: list[Span] = field(default_factory=list)
+    choices: list[tuple[str, float]] = field(default_factory=list)
+    score: float = 0.0  # task confidence in [0, 1]; low = the model is unsure
+
+
+def _spec_to_json(spec: TaskSpec) -> dict:
+    return {
+        "ner": None if spec.ner is None else {**spec.ner.__dict__, "labels": list(spec.ner.labels)},
+        "choices": None if spec.choices is None else {**spec.choices.__dict__,
+                                                       "choices": list(spec.choices.choices)},
+    }
+
+
+def _spec_from_json(d: dict) -> TaskSpec:
+    ner = d.get("ner")
+    ch = d.get("choices")
+    return TaskSpec(
+        ner=None if ner is None else NERControl(**{**ner, "labels": tuple(ner["labels"])}),
+        choices=None if ch is None else ChoicesControl(**{**ch, "choices": tuple(ch["choices"])}),
+    )
+
+
+class LocalModel:
+    """``fit(examples) -> self``, ``predict(texts) -> LocalPrediction``s, ``save``/``load``."""
+
+    def __init__(self, spec: TaskSpec, *, ner_backbone: str | None = None, ner_params: dict | None = None,
+                 seed: int = 0):
+        self.spec = spec
+        self.ner_backbone = ner_backbone
+        self.ner_params = dict(ner_params or {})
+        self.seed = seed
+
+    # -- training ------------------------------------------------------------------------------
+    def _new_tagger(self):
+        if self.ner_backbone:
+            from model.ner.backbone import BackboneTagger
+            return BackboneTagger(path=self.ner_backbone, seed=self.seed)
+        from model.ner.tagger import NERTagger
+        return NERTagger(seed=self.seed, **self.ner_params)
+
+    def fit(self, examples: list[Example]) -> "LocalModel":
+        t0 = time.perf_counter()
+        self.metrics_: dict = {"n_examples": len(examples)}
+        self.tagger_ = self.classifier_ = None
+        if self.spec.ner is not None:
+            allowed = set(self.spec.ner.labels)
+            X, y = [], []
+            for ex in examples:
+                toks = tokenize(ex.text)
+                spans = [s for s in ex.spans if s.label in allowed]
+                X.append([t.text for t in toks])
+                y.append(spans_to_bio(toks, spans))
+            if X:
+                self.tagger_ = self._new_tagger().fit(X, y)
+                self.metrics_["n_entities"] = sum(t.startswith("B-") for tags in y for t in tags)
+        if self.spec.choices is not None:
+            allowed = set(self.spec.choices.choices)
+            pairs = [(ex.text, [c for c in ex.choices if c in allowed]) for ex in examples]
+            pairs = [(t, c) for t, c in pairs if c]
+            if pairs:
+                from model.textcat.classifier import TextClassifier
+                self.classifier_ = TextClassifier(multi_label=self.spec.choices.multi_label,
+                                                  seed=self.seed).fit([p[0] for p in pairs],
+                                                                      [p[1] for p in pairs])
+                self.metrics_["n_classified"] = len(pairs)
+        if self.tagger_ is None and self.classifier_ is None:
+            raise ValueError("no usable annotations: none of the examples has labels of this project's config")
+        self.metrics_["fit_seconds"] = round(time.perf_counter() - t0, 3)
+        return self
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict(self, texts: list[str]) -> list[LocalPrediction]:
+        preds = [LocalPrediction(score=1.0) for _ in texts]
+        if self.tagger_ is not None:
+            toks = [tokenize(t) for t in texts]
+            X = [[t.text for t in ts] for ts in toks]
+            tags = self.tagger_.predict(X)
+            margs = self.tagger_.predict_marginals(X)
+            ents = self.tagger_.predict_spans(X)
+            for p, ts, tg, m, en in zip(preds, toks, tags, margs, ents):
+                p.spans = [Span(ts[a].start, ts[b - 1].end, label, float(conf)) for a, b, label, conf in en]
+                # least confidence over real tokens: the least sure token decides
+                p.score = float(m.max(axis=1).min()) if len(m) else 1.0
+        if self.classifier_ is not None:
+            proba = self.classifier_.predict_proba(texts)
+            classes = self.classifier_.classes_
+            multi = self.spec.choices.multi_label
+            for p, row in zip(preds, proba):
+                if multi:
+                    chosen = [(classes[j], float(row[j])) for j in np.flatnonzero(row >= 0.5)]
+                    conf = float(np.min(np.maximum(row, 1 - row))) if len(row) else 1.0
+                else:
+                    j = int(np.argmax(row))
+                    chosen = [(classes[j], float(row[j]))]
+                    conf = float(row[j])
+                p.choices = chosen
+                p.score = min(p.score, conf)
+        return preds
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        if self.tagger_ is not None:
+            self.tagger_.save(d / "ner")
+        if self.classifier_ is not None:
+            self.classifier_.save(d / "textcat")
+        (d / "local_model.json").write_text(json.dumps({
+            "format": MODEL_FORMAT, "spec": _spec_to_json(self.spec), "seed": self.seed,
+            "ner_backbone": self.ner_backbone, "ner_params": self.ner_params,
+            "metrics": getattr(self, "metrics_", {}),
+            "has_ner": self.tagger_ is not None, "has_textcat": self.classifier_ is not None,
+        }, ensure_ascii=False, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "LocalModel":
+        d = Path(directory)
+        meta = json.loads((d / "local_model.json").read_text(encoding="utf-8"))
+        if meta.get("format") != MODEL_FORMAT:
+            raise ValueError(f"model format {meta.get('format')} is not supported (expected {MODEL_FORMAT})")
+        self = cls(_spec_from_json(meta["spec"]), ner_backbone=meta.get("ner_backbone"),
+                   ner_params=meta.get("ner_params"), seed=meta.get("seed", 0))
+        self.metrics_ = meta.get("metrics", {})
+        self.tagger_ = self.classifier_ = None
+        if meta.get("has_ner"):
+            if self.ner_backbone:
+                from model.ner.backbone import BackboneTagger
+                self.tagger_ = BackboneTagger.load(d / "ner")
+            else:
+                from model.ner.tagger import NERTagger
+                self.tagger_ = NERTagger.load(d / "ner")
+        if meta.get("has_textcat"):
+            from model.textcat.classifier import TextClassifier
+            self.classifier_ = TextClassifier.load(d / "textcat")
+        return self

@@ -16,7 +16,7 @@ from defusedxml import DefusedXmlException
 from backend.errors import BadRequest
 from model.spec import ChoicesControl, NERControl, TaskSpec
 
-MAX_CONFIG_CHARS = 200_000
+MAX_CONFIG_CHARS = 1_000_000
 MAX_DEPTH = 30
 MAX_LABELS = 1_000
 

@@ -6,6 +6,7 @@ models, so a request never reloads a model that is already in memory.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from backend.label_config import parse_label_config
 from backend.model_store import ModelStore, ServingCache
 from backend.predictions import PredictionWriter, regions_for
 from backend.settings import Settings
+from model.active.registry import get_strategy
 from model.local import LocalModel
 from model.spec import TaskSpec
 
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 class MLBackend:
     def __init__(self, settings: Settings):
+        get_strategy(settings.query_strategy)  # fail at start-up, naming the allowed strategies
         self.settings = settings
         self.store = ModelStore(settings.model_dir)
         self.cache = ServingCache(self.store, LocalModel.load)
@@ -69,10 +72,27 @@ class MLBackend:
               extra_params: Any = None) -> str:
         spec, config = self.spec_for(project_id, label_config)
         stored = self.store.project(project_id)
-        if stored.get("label_config") != config or stored.get("hostname") != hostname:
-            self.store.save_project(project_id, label_config=config, hostname=hostname,
-                                    extra_params=extra_params if isinstance(extra_params, dict) else None)
+        if isinstance(extra_params, str) and extra_params.strip():
+            try:
+                extra_params = json.loads(extra_params)
+            except ValueError:
+                raise BadRequest("extra_params must be a JSON object, e.g. {\"language\": \"Hausa\"}") from None
+        extra = extra_params if isinstance(extra_params, dict) else None
+        if extra and "query_strategy" in extra:
+            try:
+                get_strategy(str(extra["query_strategy"]))
+            except ValueError as e:  # unknown name -> 400 listing the allowed ones
+                raise BadRequest(f"extra_params.query_strategy: {e}") from None
+        if (stored.get("label_config") != config or stored.get("hostname") != hostname
+                or (extra is not None and stored.get("extra_params") != extra)):
+            self.store.save_project(project_id, label_config=config, hostname=hostname, extra_params=extra)
         return self.model_version(project_id)
+
+    def project_option(self, project_id: int, key: str, default: Any = None) -> Any:
+        """A per-project option from the "Extra params" JSON of Label Studio's model settings
+        (e.g. {"language": "Hausa", "query_strategy": "bald"}), else ``default``."""
+        extra = self.store.project(project_id).get("extra_params") or {}
+        return extra.get(key, default) if isinstance(extra, dict) else default
 
     def model_version(self, project_id: int) -> str:
         return self.store.serving_version(project_id) or "untrained"
@@ -134,7 +154,7 @@ class MLBackend:
 
         try:
             out = self.llm.annotate(texts, spec, project=str(project_id),
-                                    language=self.store.project(project_id).get("language"))
+                                    language=self.project_option(project_id, "language"))
         except Exception as e:  # budget exhausted or provider down: the local model keeps serving
             return [None] * len(texts), f"LLM unavailable: {e}"
         results = [llm_prediction(spec, t, r) for t, r in zip(texts, out)]

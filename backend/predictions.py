@@ -82,7 +82,8 @@ class PredictionWriter:
             self.client.set_model_version(project_id, version)
             return {"tasks": 0, "seconds": round(time.perf_counter() - t0, 3)}
         preds = model.predict(texts)
-        scores, strategy = queue_scores(self.backend.settings.query_strategy, model, texts, preds)
+        strategy_name = self.backend.project_option(project_id, "query_strategy", self.backend.settings.query_strategy)
+        scores, strategy = queue_scores(strategy_name, model, texts, preds, tasks, spec)
         payload = [{"task": int(t["id"]), "result": regions_for(spec, txt, p.spans, p.choices),
                     "score": float(round(s, 6)), "model_version": version}
                    for t, txt, p, s in zip(tasks, texts, preds, scores)]
@@ -93,11 +94,37 @@ class PredictionWriter:
         return {"tasks": n, "strategy": strategy, "seconds": secs}
 
 
-def queue_scores(strategy_name: str, model: "LocalModel", texts: list[str], preds: list) -> tuple[np.ndarray, str]:
-    """Scores in [0, 1] for Label Studio's queue, low = label first. Uses the active-learning
-    strategy when ``model.active`` provides it, else the model's own task confidence."""
+def llm_spans_of(tasks: list[dict], spec: TaskSpec) -> tuple[list | None, np.ndarray | None]:
+    """The newest LLM pre-annotation stored on each task (spans + its score as self-consistency),
+    for the LLM-model disagreement strategy; None when no task has one."""
+    spans, consistency, found = [], [], False
+    for t in tasks:
+        llm = [p for p in (t.get("predictions") or []) if str(p.get("model_version", "")).startswith("llm:")]
+        if not llm:
+            spans.append([])
+            consistency.append(0.0)
+            continue
+        found = True
+        p = max(llm, key=lambda x: str(x.get("created_at") or ""))
+        spans.append([(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0], r.get("score"))
+                      for r in p.get("result") or [] if r.get("type") == "labels" and r.get("value", {}).get("labels")])
+        consistency.append(float(p.get("score") or 0.0))
+    return (spans, np.asarray(consistency)) if found else (None, None)
+
+
+def queue_scores(strategy_name: str, model: "LocalModel", texts: list[str], preds: list,
+                 tasks: list[dict] | None = None, spec: TaskSpec | None = None) -> tuple[np.ndarray, str]:
+    """Scores in [0, 1] for Label Studio's queue, low = label first, from the project's query
+    strategy; when the strategy lacks an input (e.g. disagreement before any LLM pre-annotation)
+    the model's own least-confidence score is used and the log says so."""
+    from model.active.base import ActiveLearningError
+    from model.active.base import queue_scores as ranked
+    from model.active.registry import get_strategy
+
+    llm_spans, consistency = llm_spans_of(tasks or [], spec) if spec is not None and spec.ner else (None, None)
     try:
-        from model.active.adapter import local_model_queue_scores
-    except ImportError:
+        strategy = get_strategy(strategy_name)
+        return ranked(strategy, model.outputs(texts, preds, llm_spans=llm_spans, llm_consistency=consistency)), strategy_name
+    except ActiveLearningError as e:
+        log.warning("strategy %s unusable here (%s); ordering by model confidence", strategy_name, e)
         return np.array([p.score for p in preds], dtype=float), "confidence"
-    return local_model_queue_scores(strategy_name, model, texts), strategy_name

@@ -32,7 +32,7 @@ def prelabel_project(backend: "MLBackend", project_id: int) -> dict:
     key = (spec.ner or spec.choices).value_key
     tasks = [t for t in client.unlabeled_tasks(project_id) if isinstance((t.get("data") or {}).get(key), str)]
     examples = client.annotated_examples(project_id, spec)
-    language = backend.store.project(project_id).get("language")
+    language = backend.project_option(project_id, "language")
     written = failed = 0
     errors: list[dict] = []
     for i in range(0, len(tasks), CHUNK):

@@ -123,6 +123,33 @@ class LocalModel:
                 p.score = min(p.score, conf)
         return preds
 
+    # -- active learning -----------------------------------------------------------------------
+    def outputs(self, texts: list[str], preds: list[LocalPrediction] | None = None, *,
+                llm_spans: list | None = None, llm_consistency=None, mc_samples: int = 10):
+        """``ModelOutputs`` over ``texts`` for the query strategies, computed lazily: a strategy
+        pays only for what it reads (marginals, MC-dropout passes, embeddings ...). NER drives the
+        ranking when the project has both controls, since span errors cost annotators most."""
+        from model.active.outputs import ModelOutputs
+
+        fields: dict = {}
+        if self.tagger_ is not None:
+            X = [[t.text for t in tokenize(text)] for text in texts]
+            tagger = self.tagger_
+            fields.update(marginals=lambda: tagger.predict_marginals(X),
+                          seq_log_proba=lambda: tagger.sequence_log_proba(X),
+                          mc_marginals=lambda: tagger.mc_dropout_marginals(X, n_samples=mc_samples),
+                          embeddings=lambda: tagger.embed(X))
+            if preds is not None:
+                fields["model_spans"] = [[(s.start, s.end, s.label, s.score) for s in p.spans] for p in preds]
+            if llm_spans is not None:
+                fields["llm_spans"] = llm_spans
+                fields["llm_consistency"] = llm_consistency
+        elif self.classifier_ is not None:
+            clf = self.classifier_
+            fields.update(probabilities=lambda: clf.predict_proba(texts), multi_label=self.spec.choices.multi_label,
+                          embeddings=lambda: clf.embed(texts))
+        return ModelOutputs(len(texts), **fields)
+
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
         d = Path(directory)

@@ -93,3 +93,16 @@ def test_basic_auth_and_webhook_secret(make_settings):
     assert client.post("/webhook", json={**event, "action": "START_TRAINING"}, headers=good).status_code == 201
     # the prefix also serves Label Studio's other calls (it builds every URL from the registered one)
     assert client.post("/hook-s3cret-abc/setup", json=body, headers=good).status_code == 200
+
+
+def test_per_project_options_from_extra_params(app_client):
+    client, app = app_client
+    r = client.post("/setup", json={"project": "8.1", "schema": NER_CONFIG,
+                                    "extra_params": {"query_strategy": "nonsense"}})
+    assert r.status_code == 400 and "least_confidence" in r.get_json()["error"]
+    r = client.post("/setup", json={"project": "8.1", "schema": NER_CONFIG,
+                                    "extra_params": '{"language": "Hausa", "query_strategy": "bald"}'})
+    assert r.status_code == 200
+    backend = app.extensions["lal"]["backend"]
+    assert backend.project_option(8, "language") == "Hausa"
+    assert backend.project_option(8, "query_strategy") == "bald"

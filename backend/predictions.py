@@ -62,8 +62,11 @@ def llm_prediction(spec: TaskSpec, text: str, result: Any) -> dict | None:
     """An ``LLMResult`` as a prediction, or None when the LLM failed on this text (reported upstream)."""
     if result.error and not result.spans and not result.choices:
         return None
-    return {"result": regions_for(spec, text, result.spans, result.choices),
-            "score": round(float(result.score if result.score is not None else 0.0), 6),
+    task_score = float(result.score) if result.score is not None else 0.0
+    # a region without its own confidence (e.g. from a re-asked sample) takes the task's
+    spans = [s if s.score is not None else Span(s.start, s.end, s.label, task_score) for s in result.spans]
+    return {"result": regions_for(spec, text, spans, result.choices),
+            "score": round(task_score, 6),
             "model_version": llm_model_version(result.model)}
 
 

@@ -19,10 +19,11 @@ from werkzeug.exceptions import HTTPException
 from backend import schemas
 from backend.auth import SecretPrefixMiddleware, basic_auth_ok, webhook_trusted
 from backend.errors import BackendError, BadRequest, NotFound, Unauthorized
+from backend.jobs import KINDS
 from backend.label_config import parse_label_config
 from backend.logging_setup import configure_logging
 from backend.ml import MLBackend
-from backend.queue import JobQueue, make_queue
+from backend.queue import InProcessQueue, JobQueue, make_queue
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,15 @@ def _json_body() -> Any:
     return data
 
 
+def _warm_imports() -> None:
+    """Import what a training job needs before the worker serves. Imported lazily inside the job
+    thread instead, torch and the SDK hold the GIL for seconds and stall /webhook past Label
+    Studio's 1 s timeout (seen in tests/faults/test_storm.py). Runs after gunicorn's fork."""
+    import label_studio_sdk.client  # noqa: F401
+    import model.ner.tagger  # noqa: F401
+    import model.textcat.classifier  # noqa: F401
+
+
 def create_app(settings: Settings | None = None, queue: JobQueue | None = None,
                backend: MLBackend | None = None) -> Flask:
     settings = settings or Settings.from_env()
@@ -46,6 +56,8 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None,
 
     ml._RUNTIME = backend  # jobs run in this process use the same loaded models
     queue = queue or make_queue(settings)
+    if isinstance(queue, InProcessQueue):
+        _warm_imports()
     backend.store.cleanup_partial()
     if settings.basic_auth_enabled and not settings.webhook_secret:
         log.warning("BASIC_AUTH is set but WEBHOOK_SECRET is not: Label Studio's project webhooks carry no "
@@ -192,11 +204,11 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None,
     def submit_job():
         body = _json_body()
         if not isinstance(body, dict):
-            raise BadRequest('body must be {"kind": "train|prelabel|rescore", "project": <id>}')
+            raise BadRequest('body must be {"kind": "train|prelabel|rescore|select", "project": <id>}')
         pid = schemas.project_id_of(body.get("project"))
         kind = body.get("kind")
-        if kind not in ("train", "prelabel", "rescore"):
-            raise BadRequest(f"kind {kind!r}: expected one of train, prelabel, rescore")
+        if kind not in KINDS:
+            raise BadRequest(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
         backend.spec_for(pid, None)
         rec = queue.submit(kind, pid, reason=f"api:{kind}")
         return jsonify(rec), 201

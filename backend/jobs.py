@@ -12,7 +12,7 @@ import logging
 import time
 
 log = logging.getLogger(__name__)
-KINDS = ("train", "prelabel", "rescore")
+KINDS = ("train", "prelabel", "rescore", "select")
 
 
 def run_job(kind: str, project_id: int, reason: str = "", job_id: str | None = None) -> dict:
@@ -29,10 +29,14 @@ def run_job(kind: str, project_id: int, reason: str = "", job_id: str | None = N
         from backend.prelabel import prelabel_project
 
         out = prelabel_project(backend, project_id)
-    else:
+    elif kind == "rescore":
         from backend.prelabel import rescore_project
 
         out = rescore_project(backend, project_id)
+    else:
+        from backend.selection_job import select_for_project
+
+        out = select_for_project(backend, project_id)
     out.setdefault("seconds", round(time.perf_counter() - t0, 3))
     log.info("job %s: %s project %s -> %s", job_id, kind, project_id, out.get("status", "done"))
     return out

@@ -34,7 +34,11 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(settings.log_level)
-    for h in root.handlers:
+    # gunicorn's own loggers have their own handlers: its access log prints the path (which carries
+    # the webhook secret prefix), the query string and the basic-auth user name, so redact there too
+    handlers = [*root.handlers, *(h for name in ("gunicorn.access", "gunicorn.error")
+                                  for h in logging.getLogger(name).handlers)]
+    for h in handlers:
         if not any(isinstance(f, RedactingFilter) for f in h.filters):
             h.addFilter(RedactingFilter(settings.secrets()))
     for noisy in ("httpx", "httpcore", "urllib3", "openai"):

@@ -1,50 +1,173 @@
 """The same ``JobQueue`` on RQ + Redis, for several worker processes or machines.
 
+Workers: ``rq worker --url $REDIS_URL --worker-class backend.rq_queue.LALWorker lal`` (a plain
+``rq worker --url $REDIS_URL lal`` works too). They need ``backend`` importable (``PYTHONPATH``) and
+the same ``MODEL_DIR`` (a shared volume) and Label Studio settings as the server.
+
 Coalescing uses a Redis key per (kind, project) holding the id of the job that is waiting; the
 job deletes it when it starts, so an event arriving during a run queues exactly one follow-up.
-Jobs are enqueued with ``Retry`` so a job whose worker was SIGKILLed (RQ's abandoned-job cleanup)
-runs again; the project lock (``flock`` in the shared ``MODEL_DIR``) is dropped by the OS when a
-worker dies, and models are published atomically, so a killed job never leaves a half-written model.
 
-Workers: ``rq worker --url $REDIS_URL lal`` (see README).
+Why a heartbeat of our own: RQ 3.0 retries a job whose worker died (SIGKILL, OOM, lost machine)
+only when registry cleanup finds its ``StartedJobRegistry`` entry expired, and that entry lives
+``job_monitoring_interval + 60`` s past the last heartbeat while cleanup runs every 10 minutes, on
+an idle worker. Here the job refreshes ``lal:alive:<id>`` every few seconds (``LAL_JOB_HEARTBEAT_TTL``,
+default 10 s) and a reaper - a thread of every server process, and each ``LALWorker``'s maintenance
+- hands jobs whose key expired to RQ's own abandoned-job path (retry while retries are left, else
+``failed`` with ``AbandonedJobError``). A killed job never leaves a half-written model: the project
+lock (``flock`` in ``MODEL_DIR``) dies with its holder and versions are published atomically.
 """
 from __future__ import annotations
 
+import importlib
+import logging
+import os
+import socket
+import sys
+import threading
 import time
 
 from backend.jobs import KINDS
 from backend.queue import JobQueue
 
+log = logging.getLogger(__name__)
 QUEUE_NAME = "lal"
 JOB_TIMEOUT = 3600
+RETRIES = 2
 _PENDING = "lal:pending:{kind}:{pid}"
+_ALIVE = "lal:alive:{job_id}"
+_REAP_LOCK = "lal:reaper"
 _STATUS = {"queued": "queued", "deferred": "queued", "scheduled": "queued", "started": "running",
            "finished": "finished", "failed": "failed", "stopped": "failed", "canceled": "failed"}
 
 
+def heartbeat_ttl() -> int:
+    return max(2, int(os.environ.get("LAL_JOB_HEARTBEAT_TTL", "10")))
+
+
+def _runner():
+    """The job function: ``backend.jobs.run_job``, or ``LAL_JOB_RUNNER=module:function`` (same
+    signature) - used by the deployment tests and the worker benchmark to run small jobs."""
+    spec = os.environ.get("LAL_JOB_RUNNER")
+    if not spec:
+        from backend.jobs import run_job
+
+        return run_job
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name or "run_job")
+
+
+class _Heartbeat:
+    """Keeps ``lal:alive:<job id>`` alive while the job runs (a daemon thread of the work horse)."""
+
+    def __init__(self, conn, job_id: str, ttl: int):
+        self.conn, self.key, self.ttl = conn, _ALIVE.format(job_id=job_id), ttl
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lal-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl / 4):
+            try:
+                self.conn.set(self.key, socket.gethostname(), ex=self.ttl)
+            except Exception as e:  # Redis blip: the next beat retries; the TTL leaves room for it
+                log.warning("job heartbeat failed: %s", type(e).__name__)
+
+    def __enter__(self) -> "_Heartbeat":
+        self.conn.set(self.key, socket.gethostname(), ex=self.ttl)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        # left to expire, not deleted: RQ marks the job finished only after this returns, and a
+        # reaper must not mistake that moment for a dead worker
+        self.conn.set(self.key, "done", ex=self.ttl)
+
+
 def rq_entry(kind: str, project_id: int, reason: str = "", job_id: str | None = None) -> dict:
-    """What the RQ worker runs: clear the pending marker, then the job itself."""
+    """What the RQ worker runs: clear the pending marker, beat, run the job.
+
+    Errors the backend raised on purpose (bad config, LLM off, auth) are not retried: running
+    again cannot fix them. Crashes and other exceptions use the job's remaining retries.
+    """
     from rq import get_current_job
 
-    from backend.jobs import run_job
+    from backend.errors import BackendError, UpstreamError
 
     job = get_current_job()
-    if job is not None:
-        key = _PENDING.format(kind=kind, pid=project_id)
-        conn = job.connection
-        if (conn.get(key) or b"").decode() == job.id:
-            conn.delete(key)
-        job_id = job.id
-    return run_job(kind, project_id, reason, job_id)
+    if job is None:
+        return _runner()(kind, project_id, reason, job_id)
+    conn = job.connection
+    job.meta["attempts"] = int(job.meta.get("attempts", 0)) + 1
+    job.save_meta()
+    key = _PENDING.format(kind=kind, pid=project_id)
+    if (conn.get(key) or b"").decode() == job.id:
+        conn.delete(key)
+    with _Heartbeat(conn, job.id, heartbeat_ttl()):
+        try:
+            return _runner()(kind, project_id, reason, job.id)
+        except BackendError as e:
+            if not isinstance(e, UpstreamError) or "API_KEY" in e.message:
+                job.retries_left = 0
+            raise
+
+
+def reap_abandoned(conn, queue, grace: float | None = None) -> list[str]:
+    """Hand started jobs whose heartbeat expired (their worker died) to RQ's abandoned-job
+    cleanup, which retries them or marks them failed. Returns their ids. Safe to call from many
+    processes: a short Redis lock lets one reaper act at a time."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+    from rq.registry import StartedJobRegistry
+
+    grace = heartbeat_ttl() if grace is None else grace
+    if not conn.set(_REAP_LOCK, os.getpid(), nx=True, ex=5):
+        return []
+    try:
+        reg = StartedJobRegistry(queue=queue)
+        dead: dict[bytes, str] = {}
+        for entry in conn.zrange(reg.key, 0, -1):
+            job_id = reg.parse_job_id(entry)
+            if conn.exists(_ALIVE.format(job_id=job_id)):
+                continue
+            try:
+                job = Job.fetch(job_id, connection=conn)
+            except NoSuchJobError:
+                continue
+            started = job.started_at.timestamp() if job.started_at else None
+            if job.get_status() != JobStatus.STARTED or (started and time.time() - started < grace):
+                continue  # finished meanwhile, or not yet beating (horse starting up)
+            dead[entry] = job_id
+        if dead:
+            # score 0 = "expired long ago": RQ's cleanup then handles exactly these entries
+            conn.zadd(reg.key, {e: 0 for e in dead}, xx=True)
+            reg.cleanup(timestamp=0)
+            log.warning("reaped %d job(s) of dead workers: %s", len(dead), ", ".join(dead.values()))
+        return list(dead.values())
+    finally:
+        conn.delete(_REAP_LOCK)
 
 
 class RQQueue(JobQueue):
-    def __init__(self, redis_url: str):
+    def __init__(self, redis_url: str, reap_interval: float | None = None):
         from redis import Redis
         from rq import Queue
 
         self.conn = Redis.from_url(redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.conn)
+        interval = float(os.environ.get("LAL_REAP_INTERVAL", "5") if reap_interval is None else reap_interval)
+        self._stop = threading.Event()
+        self._reaper = None
+        if interval > 0:
+            self._reaper = threading.Thread(target=self._reap_loop, args=(interval,), name="lal-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                reap_abandoned(self.conn, self.queue)
+            except Exception as e:  # Redis down for a moment: try again next round
+                log.warning("job reaper: %s: %s", type(e).__name__, e)
 
     def submit(self, kind: str, project_id: int, reason: str = "") -> dict:
         from rq import Retry
@@ -59,8 +182,10 @@ class RQQueue(JobQueue):
             if rec is not None and rec["status"] == "queued":
                 return {**rec, "coalesced": True}
             self.conn.set(key, job_id, ex=JOB_TIMEOUT)  # stale marker: the waiting job is gone
+        # no retry interval: an interval needs a worker started --with-scheduler, else the job
+        # would wait in the ScheduledJobRegistry forever
         self.queue.enqueue(rq_entry, kind, int(project_id), reason, job_id=job_id, job_timeout=JOB_TIMEOUT,
-                           retry=Retry(max=2, interval=[1, 5]), result_ttl=7 * 86400, failure_ttl=7 * 86400,
+                           retry=Retry(max=RETRIES), result_ttl=7 * 86400, failure_ttl=7 * 86400,
                            description=f"{kind} project {project_id}")
         return {**(self.get(job_id) or {"id": job_id, "status": "queued"}), "coalesced": False}
 
@@ -68,6 +193,8 @@ class RQQueue(JobQueue):
         from rq.exceptions import NoSuchJobError
         from rq.job import Job
 
+        if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
+            return None
         try:
             job = Job.fetch(job_id, connection=self.conn)
         except NoSuchJobError:
@@ -77,24 +204,85 @@ class RQQueue(JobQueue):
         args = job.args or ("?", 0, "")
         rec = {"id": job.id, "kind": args[0], "project_id": args[1], "reason": args[2] if len(args) > 2 else "",
                "status": _STATUS.get(str(status), str(status)), "backend": "rq",
+               "attempts": int((job.meta or {}).get("attempts", 0)),
+               "worker": job.worker_name or None,
                "created_at": job.created_at.timestamp() if job.created_at else None,
                "started_at": job.started_at.timestamp() if job.started_at else None,
                "ended_at": job.ended_at.timestamp() if job.ended_at else None}
         if rec["status"] == "finished":
             rec["result"] = job.return_value()
         elif rec["status"] == "failed":
-            exc = (job.latest_result().exc_string if job.latest_result() else None) or ""
+            latest = job.latest_result()
+            exc = (latest.exc_string if latest else None) or ""
             lines = [ln for ln in exc.strip().splitlines() if ln.strip()]
             rec["error"] = lines[-1][:2000] if lines else "failed"
         return rec
 
     def list(self, project_id: int | None = None, limit: int = 50) -> list[dict]:
-        from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+        from rq.registry import (DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry,
+                                 ScheduledJobRegistry, StartedJobRegistry)
 
         ids = list(self.queue.job_ids)
-        for reg in (StartedJobRegistry, FinishedJobRegistry, FailedJobRegistry):
+        for reg in (StartedJobRegistry, ScheduledJobRegistry, DeferredJobRegistry, FinishedJobRegistry,
+                    FailedJobRegistry):
             ids += reg(queue=self.queue).get_job_ids()
         recs = [r for r in (self.get(i) for i in dict.fromkeys(ids)) if r is not None]
         if project_id is not None:
             recs = [r for r in recs if r["project_id"] == project_id]
         return sorted(recs, key=lambda r: r.get("created_at") or 0, reverse=True)[:limit]
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _worker_class():
+    from rq import Worker
+
+    class LALWorker(Worker):
+        """``rq worker --worker-class backend.rq_queue.LALWorker lal``: imports the job code (and
+        torch, which does not initialise CUDA) once in the parent instead of in every forked job
+        (importing torch takes seconds; a small training job well under one),
+        and reaps jobs of dead workers at each maintenance tick (``--maintenance-interval``)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if os.environ.get("LAL_PRELOAD", "true").lower() not in ("0", "false", "no"):
+                # torch._dynamo: the first torch.optim optimiser of a process imports it (~5-10 s)
+                for module in ("backend.ml", "backend.ls_client", "model.ner.tagger", "model.textcat.classifier",
+                               "torch._dynamo"):
+                    importlib.import_module(module)
+
+        def run_maintenance_tasks(self):
+            super().run_maintenance_tasks()
+            for q in self.queues:
+                try:
+                    reap_abandoned(self.connection, q)
+                except Exception as e:
+                    self.log.warning("job reaper: %s: %s", type(e).__name__, e)
+
+    return LALWorker
+
+
+def __getattr__(name: str):
+    # rq imports the worker class by dotted path; built lazily so the server never imports rq's Worker
+    if name == "LALWorker":
+        cls = _worker_class()
+        globals()["LALWorker"] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def _check() -> int:
+    """Container health check of a worker: a worker of this host is registered on the queue."""
+    from redis import Redis
+    from rq import Queue, Worker
+
+    conn = Redis.from_url(os.environ["REDIS_URL"], socket_timeout=5)
+    host = socket.gethostname()
+    ok = any(w.hostname == host for w in Worker.all(queue=Queue(QUEUE_NAME, connection=conn)))
+    print("worker registered" if ok else f"no worker of {host} on queue {QUEUE_NAME}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(_check() if sys.argv[1:] == ["check"] else 2)

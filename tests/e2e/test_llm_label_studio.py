@@ -22,11 +22,12 @@ def fake_llm():
         yield server
 
 
-def test_llm_pre_annotations_in_label_studio(label_studio, backend_process, fake_llm):
+def test_llm_pre_annotations_in_label_studio(label_studio, backend_process, fake_llm, tmp_path):
     ls = LabelStudio(base_url=label_studio.url, api_key=label_studio.token)
     backend = backend_process({"LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
                                "LLM_BASE_URL": fake_llm.base_url, "LLM_API_KEY": "sk-e2e-llm-key-123456",
-                               "LLM_MODEL": "perfect", "PREDICT_SOURCE": "both", "NER_MAX_EPOCHS": "5"})
+                               "LLM_MODEL": "perfect", "PREDICT_SOURCE": "both", "NER_MAX_EPOCHS": "5",
+                               "TRAIN_MIN_ANNOTATIONS": "1000", "FAKE_LLM_KEY": "sk-e2e-llm-key-123456"})
     health = requests.get(f"{backend.url}/health").json()
     assert health["llm"]["enabled"] is True and health["predict_source"] == "both"
 
@@ -70,3 +71,28 @@ def test_llm_pre_annotations_in_label_studio(label_studio, backend_process, fake
     again = requests.get(f"{backend.url}/llm/ledger", params={"project": str(project)}).json()
     assert fake_llm.stats["requests"] == calls
     assert again["tokens_in"] == ledger["tokens_in"] and again["cost_usd"] == ledger["cost_usd"]
+
+    # the selection run as a backend job, on the project's human annotations
+    by_id = {t["id"]: t for t in task_dicts(ls, project)}
+    for tid in ids[:8]:
+        text = by_id[tid]["data"]["text"]
+        ls.annotations.create(id=tid, result=[
+            {"from_name": "label", "to_name": "text", "type": "labels",
+             "value": {"start": a, "end": b, "text": text[a:b], "labels": [lab]}} for a, b, lab in gold_by_id[tid]])
+    cands = tmp_path / "candidates.yaml"
+    cands.write_text(f"""candidates:
+  - {{name: good, base_url: "{fake_llm.base_url}", model: perfect, api_key_env: FAKE_LLM_KEY,
+      price_in_per_1k: 0.01, price_out_per_1k: 0.03}}
+  - {{name: broken, base_url: "{fake_llm.base_url}", model: garbage, api_key_env: FAKE_LLM_KEY,
+      price_in_per_1k: 0.001, price_out_per_1k: 0.002}}
+""")
+    requests.post(f"{backend.url}/setup", json={"project": f"{project}.1", "schema": NER_CONFIG,
+                                                 "extra_params": {"selection_candidates": str(cands),
+                                                                  "selection_runs": 3}}).raise_for_status()
+    job = requests.post(f"{backend.url}/jobs", json={"kind": "select", "project": project}).json()
+    sel = wait_for(lambda: (r := requests.get(f"{backend.url}/jobs/{job['id']}").json())["status"]
+                   not in ("queued", "running") and r, 300, "selection job")
+    assert sel["status"] == "finished", sel
+    assert sel["result"]["winner"] == "good"
+    report = open(sel["result"]["report"], encoding="utf-8").read()
+    assert "broken" in report and "sk-e2e-llm-key-123456" not in report

@@ -13,14 +13,17 @@ import sys
 from pathlib import Path
 
 
+def _auth() -> tuple[str, str] | None:
+    if os.environ.get("BASIC_AUTH_USER") and os.environ.get("BASIC_AUTH_PASS"):
+        return os.environ["BASIC_AUTH_USER"], os.environ["BASIC_AUTH_PASS"]
+    return None
+
+
 def _call(args, method: str, path: str, body: dict | None = None) -> int:
     import requests
 
-    auth = None
-    if os.environ.get("BASIC_AUTH_USER") and os.environ.get("BASIC_AUTH_PASS"):
-        auth = (os.environ["BASIC_AUTH_USER"], os.environ["BASIC_AUTH_PASS"])
     try:
-        r = requests.request(method, args.url.rstrip("/") + path, json=body, auth=auth, timeout=args.timeout)
+        r = requests.request(method, args.url.rstrip("/") + path, json=body, auth=_auth(), timeout=args.timeout)
     except requests.RequestException as e:
         print(f"error: backend at {args.url} unreachable ({type(e).__name__})", file=sys.stderr)
         return 2
@@ -51,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("submit", help="queue a job: train, prelabel (bulk LLM), rescore, select (LLM selection run)")
     s.add_argument("kind", choices=["train", "prelabel", "rescore", "select"])
     s.add_argument("project", type=int)
+    ag = sub.add_parser("agreement", help="live agreement of the LLM and the local model with your annotators")
+    ag.add_argument("project", type=int)
+    ag.add_argument("--plot", help="also save the agreement plot (PNG) to this path")
     led = sub.add_parser("ledger", help="LLM tokens and cost per project and model")
     led.add_argument("--project")
     args = p.parse_args(argv)
@@ -70,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         return _call(args, "GET", "/jobs" + (f"?project={args.project}" if args.project else ""))
     if args.cmd == "submit":
         return _call(args, "POST", "/jobs", {"kind": args.kind, "project": args.project})
+    if args.cmd == "agreement":
+        if args.plot:
+            import requests
+
+            r = requests.get(f"{args.url.rstrip('/')}/agreement/{args.project}/plot.png", timeout=args.timeout,
+                             auth=_auth())
+            if r.ok:
+                Path(args.plot).write_bytes(r.content)
+        return _call(args, "GET", f"/agreement?project={args.project}")
     if args.cmd == "ledger":
         return _call(args, "GET", "/llm/ledger" + (f"?project={args.project}" if args.project else ""))
     return 2

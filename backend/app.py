@@ -4,7 +4,8 @@ request: /webhook answers well within Label Studio's 1 s timeout).
 
 Routes: GET /health, POST /setup, POST /predict, POST /webhook, POST /train (alias of Start
 Training), GET /versions, POST /versions/<project>/pin, POST /versions/<project>/unpin,
-GET|POST /jobs, GET /jobs/<id>, GET /llm/ledger, POST /validate.
+GET|POST /jobs, GET /jobs/<id>, GET /agreement, GET /agreement/<project>/plot.png,
+GET /llm/ledger, POST /validate.
 """
 from __future__ import annotations
 
@@ -219,6 +220,24 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None,
         if rec is None:
             raise NotFound(f"no job {job_id!r}")
         return jsonify(rec)
+
+    @app.get("/agreement")
+    def agreement():
+        pid = _project_param()
+        if pid is None:
+            raise BadRequest("give ?project=<id>")
+        from backend.model_store import read_json
+
+        data = read_json(backend.store.project_dir(pid) / "agreement.json")
+        if data is None:
+            raise NotFound(f"project {pid} has no live agreement yet: it is computed at each training")
+        return jsonify(data)
+
+    @app.get("/agreement/<int:pid>/plot.png")
+    def agreement_plot(pid: int):
+        from backend import live_agreement
+
+        return app.response_class(live_agreement.plot(backend.store, pid), mimetype="image/png")
 
     @app.get("/llm/ledger")
     def ledger():

@@ -165,27 +165,37 @@ class MLBackend:
     def fit(self, project_id: int, event: str = "START_TRAINING", data: dict | None = None) -> dict:
         """Train on the project's current human annotations (read from Label Studio), publish the
         version atomically, then write scored predictions so Label Studio's queue follows it."""
-        from backend.ls_client import LabelStudioClient
+        from backend import live_agreement
+        from backend.ls_client import LabelStudioClient, example_from_task
 
         t0 = time.perf_counter()
         spec, config = self.spec_for(project_id, None)
         client = LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
-        examples = client.annotated_examples(project_id, spec)
-        if len(examples) < max(1, self.settings.train_min_annotations):
-            return {"status": "skipped", "reason": f"{len(examples)} annotated task(s); "
+        tasks = client.iter_tasks(project_id)
+        human = {t["id"]: ex for t in tasks if (ex := example_from_task(t, spec)) is not None}
+        agreement = live_agreement.update(self.store, project_id, spec, tasks, human)
+        if len(human) < max(1, self.settings.train_min_annotations):
+            return {"status": "skipped", "reason": f"{len(human)} annotated task(s); "
                     f"TRAIN_MIN_ANNOTATIONS={self.settings.train_min_annotations}"}
+        auto: list = []
+        if self.project_option(project_id, "routing", False):
+            key = (spec.ner or spec.choices).value_key
+            auto = live_agreement.auto_accepted(self.store, project_id, spec, tasks, agreement, key)
+        examples = list(human.values()) + auto
         with self.store.lock(project_id, "train") as got:
             if not got:
                 raise Conflict(f"project {project_id} is being trained by another worker")
             model = LocalModel(spec, ner_backbone=self.settings.ner_backbone,
                                ner_params={"max_epochs": self.settings.ner_max_epochs}).fit(examples)
             meta = {"event": event, "metrics": model.metrics_, "n_examples": len(examples),
-                    "task_ids": sorted(e.task_id for e in examples if e.task_id is not None)[:100000]}
+                    "n_human": len(human), "auto_accepted_task_ids": sorted(e.task_id for e in auto),
+                    "live_agreement": {k: v.get("entity_f1") for k, v in agreement.get("sources", {}).items()}}
             version = self.store.save_version(project_id, lambda d: model.save(d), meta)
-        out = {"status": "trained", "version": version, "n_examples": len(examples),
+        out = {"status": "trained", "version": version, "n_examples": len(examples), "n_auto_accepted": len(auto),
                "fit_seconds": model.metrics_.get("fit_seconds"), "serving": self.store.serving_version(project_id)}
         if self.settings.write_predictions and out["serving"] == version:
-            out["written"] = PredictionWriter(self, client).write(project_id, spec, version, model)
+            unlabeled = [t for t in tasks if t["id"] not in human]
+            out["written"] = PredictionWriter(self, client).write(project_id, spec, version, model, unlabeled)
         out["seconds"] = round(time.perf_counter() - t0, 3)
         return out
 

@@ -75,9 +75,12 @@ class PredictionWriter:
         self.backend = backend
         self.client = client
 
-    def write(self, project_id: int, spec: TaskSpec, version: str, model: "LocalModel") -> dict:
+    def write(self, project_id: int, spec: TaskSpec, version: str, model: "LocalModel",
+              tasks: list[dict] | None = None) -> dict:
+        """Predict, score and import every unlabelled task (``tasks``, or listed afresh)."""
         t0 = time.perf_counter()
-        tasks = self.client.unlabeled_tasks(project_id)
+        if tasks is None:
+            tasks = self.client.unlabeled_tasks(project_id)
         key = (spec.ner or spec.choices).value_key
         tasks = [t for t in tasks if isinstance((t.get("data") or {}).get(key), str)]
         texts = [t["data"][key] for t in tasks]

@@ -96,3 +96,12 @@ def test_llm_pre_annotations_in_label_studio(label_studio, backend_process, fake
     assert sel["result"]["winner"] == "good"
     report = open(sel["result"]["report"], encoding="utf-8").read()
     assert "broken" in report and "sk-e2e-llm-key-123456" not in report
+
+    # live agreement: the 8 human annotations started from LLM pre-annotations -> LLM gold labels
+    requests.post(f"{backend.url}/train", json={"project": project}).raise_for_status()
+    live = wait_for(lambda: (r := requests.get(f"{backend.url}/agreement", params={"project": project})).ok
+                    and r.json(), 120, "live agreement")
+    assert live["sources"]["llm"]["n_tasks"] == 8
+    assert live["sources"]["llm"]["entity_f1"] == 1.0  # the 'perfect' persona agrees with the humans
+    png = requests.get(f"{backend.url}/agreement/{project}/plot.png")
+    assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from model.types import Span, Token
 
-_JOINERS = frozenset("'’ʼʻ`-‐")
+_JOINERS = frozenset("'‘’ʼʻ`-‐")
 
 
 def _is_word_char(ch: str) -> bool:

@@ -1,0 +1,84 @@
+"""Token and cost ledger per project and per model, persistent (sqlite3), with a budget check.
+
+Every request is one row: real calls with their usage and cost, cache hits with zero tokens and
+zero cost (counted apart, so "a re-run cost nothing" is visible). The budget is global over the
+ledger file, because it is one account's money whichever project spends it.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+
+class BudgetExceeded(RuntimeError):
+    """The configured LLM_BUDGET_USD is spent; no further calls are made."""
+
+
+class Ledger:
+    def __init__(self, path: Path, budget_usd: float = 0.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.budget_usd = float(budget_usd)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        with self._lock, self._db:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # durable across app crashes
+            self._db.execute("CREATE TABLE IF NOT EXISTS calls (ts REAL, project TEXT, model TEXT,"
+                             " tokens_in INTEGER, tokens_out INTEGER, cost_usd REAL,"
+                             " cached INTEGER, ok INTEGER)")
+
+    def record(self, project: str, model: str, tokens_in: int, tokens_out: int,
+               cost_usd: float, *, cached: bool = False, ok: bool = True) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (time.time(), project, model, int(tokens_in), int(tokens_out),
+                              float(cost_usd), int(cached), int(ok)))
+
+    def spent(self) -> float:
+        with self._lock:
+            return float(self._db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM calls")
+                         .fetchone()[0])
+
+    def check_budget(self, next_cost_estimate: float = 0.0) -> None:
+        """Raise ``BudgetExceeded`` when the spend (plus the next call's estimate) passes the budget.
+
+        Concurrent requests already in flight may overshoot by at most one request each.
+        """
+        if self.budget_usd <= 0:
+            return
+        spent = self.spent()
+        if spent + next_cost_estimate > self.budget_usd:
+            raise BudgetExceeded(f"LLM budget exceeded: spent ${spent:.4f} of "
+                                 f"LLM_BUDGET_USD=${self.budget_usd:.2f}; no further LLM calls")
+
+    def summary(self, project: str | None = None) -> dict:
+        where, args = ("WHERE project = ?", (project,)) if project is not None else ("", ())
+        q = ("SELECT project, model, SUM(1 - cached), SUM(cached), SUM(1 - ok), "
+             "COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), "
+             f"COALESCE(SUM(cost_usd), 0) FROM calls {where} GROUP BY project, model")
+        with self._lock:
+            rows = self._db.execute(q, args).fetchall()
+        keys = ("calls", "cache_hits", "failed_calls", "tokens_in", "tokens_out", "cost_usd")
+        zero = {**dict.fromkeys(keys, 0), "cost_usd": 0.0}
+        total = dict(zero)
+        by_project: dict[str, dict] = {}
+        by_model: dict[str, dict] = {}
+        for proj, model, *vals in rows:
+            for bucket in (by_project.setdefault(proj, dict(zero)),
+                           by_model.setdefault(model, dict(zero)), total):
+                for k, v in zip(keys, vals):
+                    bucket[k] += v
+        for bucket in (total, *by_project.values(), *by_model.values()):
+            bucket["cost_usd"] = round(float(bucket["cost_usd"]), 6)
+        out = {"project": project, **total, "by_model": by_model, "by_project": by_project,
+               "budget_usd": self.budget_usd or None}
+        if self.budget_usd:
+            out["budget_left_usd"] = round(self.budget_usd - self.spent(), 6)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

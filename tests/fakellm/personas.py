@@ -1,0 +1,119 @@
+"""Deterministic model behaviours for the fake OpenAI server, chosen by the request's model name.
+
+A model name is one or more personas joined by ``+``, e.g. ``perfect``, ``noisy-0.14``,
+``slow-200+noisy-0.1``, ``ratelimit-2``. Every random choice is seeded by (sentence, seed), so a
+given request always gets the same answer and sample k differs from sample k+1.
+
+Answer-shaping personas (the NER gold tags are corrupted, then serialised):
+  perfect        the gold answer in the requested format
+  noisy-<p>      each token's tag replaced by another one with probability p
+  inconsistent   seed % 3: 0 gold, 1 the last entity missing, 2 the first entity relabelled
+  wrong-length   the paper's ``{"output": [[token, tag], ...]}`` with one token skipped
+                 (a re-ask, which carries the parser's error, gets the gold answer)
+  unknown-tags   PERSON / location / B-ORG / date instead of the enum, plus a B-EVENT entity
+  prose          JSON inside prose and a code fence
+  garbage        no JSON at all, ever
+Transport personas:
+  truncated      the first reply to each request is cut at 60 % with finish_reason "length"
+  slow-<ms>      sleeps that long before answering
+  ratelimit[-k]  the first k (1) calls of each request get 429 with ``Retry-After: 1``
+  error500       always HTTP 500
+  timeout        hangs (30 s) past any sane client timeout
+  no-logprobs    HTTP 400 when logprobs are requested;  no-schema: 400 for json_schema
+  no-n           ignores ``n`` (one choice per call)
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+
+KNOWN = {"perfect", "noisy", "inconsistent", "wrong-length", "unknown-tags", "prose", "garbage",
+         "truncated", "slow", "ratelimit", "error500", "timeout", "no-logprobs", "no-schema",
+         "no-n"}
+_MANGLE = {"PER": "PERSON", "LOC": "location", "ORG": "B-ORG", "DATE": "date"}
+
+
+def parse_model(name: str) -> dict[str, float]:
+    """``"slow-200+noisy-0.1"`` -> ``{"slow": 200.0, "noisy": 0.1}``; unknown parts -> ValueError."""
+    out: dict[str, float] = {}
+    for part in (name or "perfect").split("+"):
+        part = part.strip().lower()
+        if part in KNOWN:
+            out[part] = 1.0
+            continue
+        base, _, arg = part.rpartition("-")
+        if base in KNOWN:
+            try:
+                out[base] = float(arg)
+                continue
+            except ValueError:
+                pass
+        if part.startswith("gpt") or part.startswith("fake"):  # any real-looking name: perfect
+            out["perfect"] = 1.0
+            continue
+        raise ValueError(f"unknown persona {part!r}; known: {sorted(KNOWN)}")
+    return out
+
+
+def rng_for(*parts) -> random.Random:
+    h = hashlib.sha256(repr(parts).encode("utf-8")).digest()
+    return random.Random(int.from_bytes(h[:8], "big"))
+
+
+def corrupt_tags(tokens: Sequence[str], gold: Sequence[str], labels: Sequence[str],
+                 personas: dict[str, float], seed: int) -> list[str]:
+    tags = list(gold)
+    if "noisy" in personas:
+        p = personas["noisy"]
+        rng = rng_for("noisy", tuple(tokens), seed)
+        scheme = ["O"] + [f"{b}-{lab}" for lab in labels for b in "BI"]
+        for i, t in enumerate(tags):
+            if rng.random() < p:
+                tags[i] = rng.choice([s for s in scheme if s != t])
+    if "inconsistent" in personas:
+        ents = [i for i, t in enumerate(tags) if t.startswith("B-")]
+        if seed % 3 == 1 and ents:
+            j = ents[-1]
+            tags[j] = "O"
+            k = j + 1
+            while k < len(tags) and tags[k].startswith("I-"):
+                tags[k] = "O"
+                k += 1
+        elif seed % 3 == 2 and ents:
+            j = ents[0]
+            other = [lab for lab in labels if lab != tags[j][2:]] or [tags[j][2:]]
+            new = other[seed % len(other)]
+            k = j
+            while k < len(tags) and (k == j or tags[k].startswith("I-")):
+                tags[k] = f"{tags[k][:2]}{new}"
+                k += 1
+    return tags
+
+
+def fallback_tags(tokens: Sequence[str], labels: Sequence[str]) -> list[str]:
+    """Unknown sentences: capitalised words after the first token form entities of labels[0]."""
+    tags, lab = [], (labels[0] if labels else None)
+    for i, t in enumerate(tokens):
+        if lab and i > 0 and t[:1].isupper():
+            tags.append(f"I-{lab}" if tags and tags[-1] != "O" else f"B-{lab}")
+        else:
+            tags.append("O")
+    return tags
+
+
+def mangle_label(label: str) -> str:
+    return _MANGLE.get(label, label.lower())
+
+
+def pick_choice(text: str, choices: Sequence[str], gold: Sequence[str] | None,
+                personas: dict[str, float], seed: int) -> list[str]:
+    picked = list(gold) if gold else [choices[int(hashlib.sha256(text.encode()).hexdigest(), 16)
+                                             % len(choices)]]
+    if "noisy" in personas and rng_for("cls", text, seed).random() < personas["noisy"]:
+        others = [c for c in choices if c not in picked] or list(choices)
+        picked = [others[seed % len(others)]]
+    if "inconsistent" in personas and seed % 3 == 1:
+        others = [c for c in choices if c not in picked] or list(choices)
+        picked = [others[0]]
+    return picked

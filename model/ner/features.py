@@ -1,0 +1,179 @@
+"""Turning token lists into integer tensors for the tagger: word ids, character ids, word shapes.
+
+Why three views of a word: with a few hundred labelled sentences most test words were never seen,
+so the word embedding alone is useless for them. Characters carry the morphology (Hausa prefixes,
+Swahili noun classes, Yorùbá tone marks) and the casing; the shape id gives the casing/digit
+pattern directly so the model does not need to learn it from characters first.
+
+Text is NFC-normalised before lookup: Label Studio users paste Yorùbá both precomposed and with
+combining tone marks, and the two spellings must map to the same ids.
+"""
+from __future__ import annotations
+
+import unicodedata
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+PAD, UNK = 0, 1
+BOUND = 2  # character id of the begin/end-of-word marker; real characters start at 3
+MAX_WORD_CHARS = 20  # longer words keep their first 12 and last 8 characters (prefix + suffix)
+
+SHAPES = ("pad", "lower", "title", "upper", "mixed", "digits", "has_digit", "punct", "other")
+_SHAPE_ID = {s: i for i, s in enumerate(SHAPES)}
+
+
+def normalise(word: str) -> str:
+    return unicodedata.normalize("NFC", word)
+
+
+def word_key(word: str) -> str:
+    """The word-embedding key: lowercased, digits folded to 0 (years and amounts generalise)."""
+    return "".join("0" if c.isdigit() else c for c in normalise(word).lower())
+
+
+def word_shape(word: str) -> int:
+    """A coarse casing/digit class of the word (index into ``SHAPES``)."""
+    letters = [c for c in word if c.isalpha()]
+    if word.isdigit():
+        return _SHAPE_ID["digits"]
+    if any(c.isdigit() for c in word):
+        return _SHAPE_ID["has_digit"]
+    if not letters:
+        return _SHAPE_ID["punct"] if all(unicodedata.category(c)[0] in "PS" for c in word) \
+            else _SHAPE_ID["other"]
+    if all(c.islower() for c in letters):
+        return _SHAPE_ID["lower"]
+    if all(c.isupper() for c in letters):
+        return _SHAPE_ID["upper"] if len(letters) > 1 else _SHAPE_ID["title"]
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return _SHAPE_ID["title"]
+    return _SHAPE_ID["mixed"]
+
+
+SPARSE_BUCKETS = 2 ** 18  # hashed lexical features; bucket 0 is padding
+N_SPARSE = 10             # features per token
+
+
+def _hash(feature: str) -> int:
+    return zlib.crc32(feature.encode("utf-8")) % (SPARSE_BUCKETS - 1) + 1
+
+
+def sparse_features(sent: Sequence[str]) -> np.ndarray:
+    """Hashed CRF-style lexical features per token (n, N_SPARSE): the word, its +-2 neighbours,
+    affixes, neighbouring shapes and the previous-word bigram.
+
+    Why next to the neural features: with a few hundred sentences a linear model on such
+    features (the classic CRF) learns faster than a BiLSTM; feeding them straight into the
+    emission scores gives the tagger that head start, and the BiLSTM adds on top as data grows.
+    """
+    keys = [word_key(t) for t in sent]
+    shapes = [SHAPES[word_shape(normalise(t))] for t in sent]
+    n = len(sent)
+    out = np.zeros((n, N_SPARSE), dtype=np.int64)
+    for i, w in enumerate(keys):
+        prev2, prev = (keys[i - 2] if i > 1 else "<s>"), (keys[i - 1] if i else "<s>")
+        nxt, nxt2 = (keys[i + 1] if i + 1 < n else "</s>"), (keys[i + 2] if i + 2 < n else "</s>")
+        sp = shapes[i - 1] if i else "<s>"
+        sn = shapes[i + 1] if i + 1 < n else "</s>"
+        feats = (f"w={w}", f"w-1={prev}", f"w+1={nxt}", f"w-2={prev2}", f"w+2={nxt2}",
+                 f"s3={w[-3:]}", f"s2={w[-2:]}", f"p3={w[:3]}", f"sh={sp}|{shapes[i]}|{sn}",
+                 f"bi={prev}|{w}")
+        out[i] = [_hash(f) for f in feats]
+    return out
+
+
+def _clip_chars(word: str) -> str:
+    if len(word) <= MAX_WORD_CHARS:
+        return word
+    return word[:12] + word[-8:]
+
+
+class Vocab:
+    """Word and character vocabularies built from the training sentences.
+
+    ``word_counts`` is kept so training can replace rare words by UNK at random (word dropout):
+    the UNK embedding then learns what an unseen word looks like, which is most words at test time.
+    """
+
+    def __init__(self, words: list[str], chars: list[str], word_counts: list[int]):
+        self.words = words            # index i + 2 -> words[i]
+        self.chars = chars
+        self.word_counts = np.asarray(word_counts, dtype=np.int64)
+        self._w = {w: i + 2 for i, w in enumerate(words)}
+        self._c = {c: i + 3 for i, c in enumerate(chars)}
+
+    @classmethod
+    def build(cls, sentences: Sequence[Sequence[str]], min_char_count: int = 1) -> "Vocab":
+        wc: Counter[str] = Counter()
+        cc: Counter[str] = Counter()
+        for sent in sentences:
+            for tok in sent:
+                wc[word_key(tok)] += 1
+                cc.update(normalise(tok))
+        words = sorted(wc, key=lambda w: (-wc[w], w))
+        chars = sorted((c for c in cc if cc[c] >= min_char_count), key=lambda c: (-cc[c], c))
+        return cls(words, chars, [wc[w] for w in words])
+
+    @property
+    def n_words(self) -> int:
+        return len(self.words) + 2
+
+    @property
+    def n_chars(self) -> int:
+        return len(self.chars) + 3
+
+    def to_json(self) -> dict:
+        return {"words": self.words, "chars": self.chars,
+                "word_counts": self.word_counts.tolist()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Vocab":
+        return cls(list(d["words"]), list(d["chars"]), list(d["word_counts"]))
+
+    def encode_words(self, sent: Sequence[str]) -> np.ndarray:
+        return np.array([self._w.get(word_key(t), UNK) for t in sent], dtype=np.int64)
+
+    def word_frequencies(self, ids: np.ndarray) -> np.ndarray:
+        """Training counts of the given word ids (0 for PAD/UNK)."""
+        out = np.zeros(ids.shape, dtype=np.int64)
+        known = ids >= 2
+        out[known] = self.word_counts[ids[known] - 2]
+        return out
+
+    def encode(self, sent: Sequence[str]) -> tuple[np.ndarray, ...]:
+        """One sentence -> (word ids (n,), shape ids (n,), char ids (n, C), sparse (n, K));
+        done once per sentence."""
+        n = len(sent)
+        words = self.encode_words(sent)
+        normed = [_clip_chars(normalise(t)) for t in sent]
+        shapes = np.array([word_shape(t) for t in normed], dtype=np.int64)
+        width = max((len(t) for t in normed), default=0) + 2  # + begin/end markers
+        chars = np.zeros((n, width), dtype=np.int64)
+        cget = self._c.get
+        for j, tok in enumerate(normed):
+            chars[j, :len(tok) + 2] = [BOUND, *(cget(c, UNK) for c in tok), BOUND]
+        return words, shapes, chars, sparse_features(sent)
+
+
+def collate(encoded: Sequence[tuple[np.ndarray, ...]]) -> dict[str, np.ndarray]:
+    """Right-padded batch arrays: words/shapes/mask (B, L), chars (B, L, C), sparse (B, L, K).
+    L >= 1 always."""
+    b = len(encoded)
+    max_len = max([len(e[0]) for e in encoded] + [1])
+    max_chars = max([e[2].shape[1] for e in encoded if len(e[0])] + [1])
+    words = np.zeros((b, max_len), dtype=np.int64)
+    shapes = np.zeros((b, max_len), dtype=np.int64)
+    chars = np.zeros((b, max_len, max_chars), dtype=np.int64)
+    mask = np.zeros((b, max_len), dtype=bool)
+    sparse = np.zeros((b, max_len, N_SPARSE), dtype=np.int64)
+    for i, (w, s, c, f) in enumerate(encoded):
+        n = len(w)
+        sparse[i, :n] = f
+        words[i, :n] = w
+        shapes[i, :n] = s
+        chars[i, :n, :c.shape[1]] = c
+        mask[i, :n] = True
+    return {"words": words, "shapes": shapes, "chars": chars, "mask": mask, "sparse": sparse}

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from pathlib import Path
 from typing import Any
 
 from backend.errors import BadRequest, Conflict
@@ -44,7 +45,7 @@ class MLBackend:
                     from model.llm.annotator import LLMAnnotator
                     from model.llm.config import LLMConfig
 
-                    self._llm = LLMAnnotator(LLMConfig.from_env(self.settings.env),
+                    self._llm = LLMAnnotator(LLMConfig.from_env(llm_env(self.settings)),
                                              self.settings.model_dir / "llm")
         return self._llm
 
@@ -198,6 +199,24 @@ class MLBackend:
             out["written"] = PredictionWriter(self, client).write(project_id, spec, version, model, unlabeled)
         out["seconds"] = round(time.perf_counter() - t0, 3)
         return out
+
+
+def llm_env(settings: Settings) -> dict[str, str]:
+    """The environment for the LLM annotator: the process env, overridden by the selection run's
+    winner file (``LLM_ENV_FILE``, default ``MODEL_DIR/llm.env``) when it exists. That file names
+    the variable holding the key (``LLM_API_KEY_ENV``), never the key itself."""
+    env = dict(settings.env)
+    path = Path(env.get("LLM_ENV_FILE") or settings.model_dir / "llm.env")
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and not key.startswith("#") and key.startswith("LLM_"):
+                env[key.strip()] = value.strip()
+        log.info("LLM settings from %s", path)
+    key_var = env.get("LLM_API_KEY_ENV")
+    if key_var and env.get(key_var):
+        env["LLM_API_KEY"] = env[key_var]
+    return env
 
 
 _RUNTIME: MLBackend | None = None

@@ -106,3 +106,13 @@ def test_per_project_options_from_extra_params(app_client):
     backend = app.extensions["lal"]["backend"]
     assert backend.project_option(8, "language") == "Hausa"
     assert backend.project_option(8, "query_strategy") == "bald"
+
+
+def test_selection_winner_file_configures_the_llm(make_settings, tmp_path):
+    from backend.ml import llm_env
+
+    winner = tmp_path / "llm.env"
+    winner.write_text("# chosen\nLLM_BASE_URL=http://127.0.0.1:1/v1\nLLM_MODEL=perfect\nLLM_API_KEY_ENV=MY_KEY\n")
+    env = llm_env(make_settings(LLM_ENV_FILE=str(winner), MY_KEY="sk-from-var-1234", LLM_MODEL="other"))
+    assert env["LLM_MODEL"] == "perfect" and env["LLM_API_KEY"] == "sk-from-var-1234"
+    assert llm_env(make_settings(LLM_MODEL="other"))["LLM_MODEL"] == "other"  # no file: env as is

@@ -9,7 +9,9 @@ GET /llm/ledger, POST /validate.
 """
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -32,10 +34,22 @@ TRAIN_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED
                 "ANNOTATIONS_CREATED"}
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def _json_body() -> Any:
     data = request.get_json(silent=True, force=True)
-    if data is None and request.get_data(cache=True):
+    raw = request.get_data(cache=True)
+    if data is None and raw:
         raise BadRequest("request body is not valid JSON")
+    # JSON may escape a lone surrogate ("\ud800"): valid JSON, but no file, model or XML parser can
+    # encode it (found by tests/faults: 500s on /setup, /predict, /validate, /webhook)
+    if data is not None and _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("request body holds a lone surrogate (a \\ud800-\\udfff escape without its "
+                             "pair): send valid Unicode text") from None
     return data
 
 

@@ -212,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ls-port", type=int, default=8080, help="Label Studio port (0 = any free port)")
     p.add_argument("--backend-port", type=int, default=9090, help="backend port (0 = any free port)")
     p.add_argument("--tasks", type=int, default=60, help="sentences to import (first run)")
-    p.add_argument("--seed", type=int, default=12, help="tasks annotated with gold labels to train the first model")
-    p.add_argument("--epochs", type=int, default=15, help="NER_MAX_EPOCHS of the local tagger")
+    p.add_argument("--seed", type=int, default=20, help="tasks annotated with gold labels to train the first model")
+    p.add_argument("--epochs", type=int, default=20, help="NER_MAX_EPOCHS of the local tagger")
     p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the first model")
     p.add_argument("--headless", action="store_true", help="check, print the summary and exit (tests, CI)")
     p.add_argument("--summary", type=Path, help="also write the summary as JSON to this file")
@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f" open a task  : {summary['task_url']}")
         print(f" backend      : {summary['backend_url']}  (python -m backend --url {summary['backend_url']} jobs)")
         print("=" * 72, flush=True)
+        if not summary["example_regions"]:
+            print("note: the first model found no entity in the unlabelled tasks yet; annotate a few more "
+                  "(or set LLM_API_KEY for LLM pre-annotations)", flush=True)
         if not ok:
             print("demo check FAILED: no predictions or no queue", file=sys.stderr)
             return 1

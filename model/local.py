@@ -27,6 +27,7 @@ class LocalPrediction:
     spans: list[Span] = field(default_factory=list)
     choices: list[tuple[str, float]] = field(default_factory=list)
     score: float = 0.0  # task confidence in [0, 1]; low = the model is unsure
+    marginals: np.ndarray | None = field(default=None, repr=False)  # (n_tokens, n_tags), reused by outputs()
 
 
 def _spec_to_json(spec: TaskSpec) -> dict:
@@ -100,10 +101,10 @@ class LocalModel:
         if self.tagger_ is not None:
             toks = [tokenize(t) for t in texts]
             X = [[t.text for t in ts] for ts in toks]
-            tags = self.tagger_.predict(X)
             margs = self.tagger_.predict_marginals(X)
             ents = self.tagger_.predict_spans(X)
-            for p, ts, tg, m, en in zip(preds, toks, tags, margs, ents):
+            for p, ts, m, en in zip(preds, toks, margs, ents):
+                p.marginals = m
                 p.spans = [Span(ts[a].start, ts[b - 1].end, label, float(conf)) for a, b, label, conf in en]
                 # least confidence over real tokens: the least sure token decides
                 p.score = float(m.max(axis=1).min()) if len(m) else 1.0
@@ -135,7 +136,8 @@ class LocalModel:
         if self.tagger_ is not None:
             X = [[t.text for t in tokenize(text)] for text in texts]
             tagger = self.tagger_
-            fields.update(marginals=lambda: tagger.predict_marginals(X),
+            known = preds is not None and all(p.marginals is not None for p in preds)
+            fields.update(marginals=[p.marginals for p in preds] if known else (lambda: tagger.predict_marginals(X)),
                           seq_log_proba=lambda: tagger.sequence_log_proba(X),
                           mc_marginals=lambda: tagger.mc_dropout_marginals(X, n_samples=mc_samples),
                           embeddings=lambda: tagger.embed(X))

@@ -7,7 +7,8 @@ PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 _pip() { "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }; }
 
 ensure_app_venv() {  # $1 = requirements file
-  local req="$1" stamp="$ROOT/.venv/.installed-$(basename "$req")"
+  local req="$1"
+  local stamp="$ROOT/.venv/.installed-$(basename "$req")"
   if [ ! -x "$ROOT/.venv/bin/python" ]; then "$PY" -m venv "$ROOT/.venv"; fi
   if [ ! -f "$stamp" ] || [ "$ROOT/$req" -nt "$stamp" ] || [ "$ROOT/requirements.txt" -nt "$stamp" ]; then
     echo "installing $req into .venv ..."

@@ -24,6 +24,7 @@ from sklearn.exceptions import NotFittedError
 
 from model.ner.crf import CRF
 from model.ner.spans import bio_entities, repair_bio, span_probability
+from model.params import merged_params
 
 DEFAULTS: dict = {"lr": 5e-5, "batch_size": 16, "max_length": 256, "weight_decay": 0.01,
                   "dev_fraction": 0.1, "min_dev_sentences": 50, "patience": 2,
@@ -40,11 +41,7 @@ class BackboneTagger:
         self.hyper = hyper
 
     def _params(self) -> dict:
-        unknown = set(self.hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"Unknown hyperparameters {sorted(unknown)}; expected some of "
-                             f"{sorted(DEFAULTS)}")
-        return {**DEFAULTS, **self.hyper}
+        return merged_params(self.hyper, DEFAULTS)
 
     def _load(self, source: Path, tags: list[str] | None = None) -> None:
         from transformers import AutoModelForTokenClassification, AutoTokenizer

@@ -23,6 +23,7 @@ from sklearn.exceptions import NotFittedError
 from model.ner.features import Vocab, collate
 from model.ner.network import BiLSTMCRF
 from model.ner.spans import bio_entities, repair_bio, span_probability
+from model.params import merged_params
 
 DEFAULTS: dict = {
     # small on purpose: under a CPU-time budget a smaller net gets more epochs, which mattered
@@ -51,11 +52,7 @@ class NERTagger:
 
     # ------------------------------------------------------------------ training
     def _params(self) -> dict:
-        unknown = set(self.hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"Unknown hyperparameters {sorted(unknown)}; expected some of "
-                             f"{sorted(DEFAULTS)}")
-        return {**DEFAULTS, **self.hyper}
+        return merged_params(self.hyper, DEFAULTS)
 
     def _build(self, p: dict) -> None:
         dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")

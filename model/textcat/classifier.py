@@ -20,6 +20,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 from sklearn.random_projection import SparseRandomProjection
+from model.params import merged_params
 
 DEFAULTS: dict = {
     "n_features": 2 ** 20, "ngram_min": 2, "ngram_max": 5, "sublinear_tf": True,
@@ -41,11 +42,7 @@ class TextClassifier:
         self.hyper = hyper
 
     def _params(self) -> dict:
-        unknown = set(self.hyper) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"Unknown hyperparameters {sorted(unknown)}; expected some of "
-                             f"{sorted(DEFAULTS)}")
-        return {**DEFAULTS, **self.hyper}
+        return merged_params(self.hyper, DEFAULTS)
 
     def _vectorizer(self, p: dict) -> HashingVectorizer:
         return HashingVectorizer(analyzer="char_wb", ngram_range=(p["ngram_min"], p["ngram_max"]),

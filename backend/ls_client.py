@@ -59,6 +59,11 @@ def example_from_task(task: dict, spec: TaskSpec) -> Example | None:
     return Example(text=text, spans=spans, choices=choices, task_id=task.get("id"))
 
 
+def human_examples(tasks: list[dict], spec: TaskSpec) -> dict[int, Example]:
+    """Task id -> its latest human annotation as an ``Example``, for the tasks that have one."""
+    return {t["id"]: ex for t in tasks if (ex := example_from_task(t, spec)) is not None}
+
+
 class LabelStudioClient:
     def __init__(self, url: str | None, api_key: str | None, timeout: float = 30.0):
         if not url or not api_key:
@@ -92,12 +97,7 @@ class LabelStudioClient:
         return self._wrap(f"listing tasks of project {project_id}", listing)
 
     def annotated_examples(self, project_id: int, spec: TaskSpec) -> list[Example]:
-        out = []
-        for task in self.iter_tasks(project_id, only_annotated=True):
-            ex = example_from_task(task, spec)
-            if ex is not None:
-                out.append(ex)
-        return out
+        return list(human_examples(self.iter_tasks(project_id, only_annotated=True), spec).values())
 
     def unlabeled_tasks(self, project_id: int) -> list[dict]:
         return [t for t in self.iter_tasks(project_id)

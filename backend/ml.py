@@ -167,13 +167,13 @@ class MLBackend:
         """Train on the project's current human annotations (read from Label Studio), publish the
         version atomically, then write scored predictions so Label Studio's queue follows it."""
         from backend import live_agreement
-        from backend.ls_client import LabelStudioClient, example_from_task
+        from backend.ls_client import LabelStudioClient, human_examples
 
         t0 = time.perf_counter()
         spec, config = self.spec_for(project_id, None)
         client = LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
         tasks = client.iter_tasks(project_id)
-        human = {t["id"]: ex for t in tasks if (ex := example_from_task(t, spec)) is not None}
+        human = human_examples(tasks, spec)
         agreement = live_agreement.update(self.store, project_id, spec, tasks, human)
         if len(human) < max(1, self.settings.train_min_annotations):
             return {"status": "skipped", "reason": f"{len(human)} annotated task(s); "

@@ -30,10 +30,10 @@ def prelabel_project(backend: "MLBackend", project_id: int) -> dict:
     spec, _ = backend.spec_for(project_id, None)
     client = LabelStudioClient(backend.settings.label_studio_url, backend.settings.label_studio_api_key)
     key = (spec.ner or spec.choices).value_key
-    from backend.ls_client import example_from_task
+    from backend.ls_client import human_examples
 
     all_tasks = client.iter_tasks(project_id)
-    human = {t["id"]: ex for t in all_tasks if (ex := example_from_task(t, spec)) is not None}
+    human = human_examples(all_tasks, spec)
     examples = list(human.values())  # few-shot pool: human-accepted annotations only
     tasks = [t for t in all_tasks if t["id"] not in human and isinstance((t.get("data") or {}).get(key), str)]
     language = backend.project_option(project_id, "language")

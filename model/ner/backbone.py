@@ -24,6 +24,7 @@ from sklearn.exceptions import NotFittedError
 
 from model.ner.crf import CRF
 from model.ner.spans import bio_entities, repair_bio, span_probability
+from model.ner.tagger import mc_dropout_samples
 from model.params import merged_params
 
 DEFAULTS: dict = {"lr": 5e-5, "batch_size": 16, "max_length": 256, "weight_decay": 0.01,
@@ -192,14 +193,7 @@ class BackboneTagger:
 
     def mc_dropout_marginals(self, X, n_samples: int = 10, seed: int = 0) -> list[np.ndarray]:
         self._check()
-        state = torch.random.get_rng_state()
-        samples = []
-        for s in range(n_samples):
-            torch.manual_seed(seed * 100_003 + s)
-            samples.append(self._run(X, "marginals", mc=True))
-        torch.random.set_rng_state(state)
-        return [np.stack([smp[i][0] for smp in samples]) if len(X[i])
-                else np.zeros((n_samples, 0, len(self.tags_))) for i in range(len(X))]
+        return mc_dropout_samples(self._run, X, len(self.tags_), n_samples, seed)
 
     def predict_spans(self, X) -> list[list[tuple[int, int, str, float]]]:
         """Viterbi entities; confidence = exact chain probability of the span (see spans.py)."""

@@ -42,6 +42,19 @@ DEFAULTS: dict = {
 _ARCH = ("word_dim", "char_dim", "char_filters", "shape_dim", "hidden", "dropout", "encoder", "sparse")
 
 
+def mc_dropout_samples(run, X, n_tags: int, n_samples: int, seed: int) -> list[np.ndarray]:
+    """``n_samples`` marginal passes of ``run(X, "marginals", mc=True)`` under seeded dropout masks,
+    stacked per sentence as ``(n_samples, len, n_tags)``; the global torch RNG is left as found."""
+    gen_state = torch.random.get_rng_state()
+    samples = []
+    for s in range(n_samples):
+        torch.manual_seed(seed * 100_003 + s)
+        samples.append(run(X, "marginals", mc=True))
+    torch.random.set_rng_state(gen_state)
+    return [np.stack([smp[i][0] for smp in samples]).astype(np.float64) if len(X[i])
+            else np.zeros((n_samples, 0, n_tags)) for i in range(len(X))]
+
+
 class NERTagger:
     def __init__(self, *, max_epochs: int = 50, seed: int = 0, device: str | None = None,
                  **hyper):
@@ -219,15 +232,7 @@ class NERTagger:
     def mc_dropout_marginals(self, X, n_samples: int = 10, seed: int = 0) -> list[np.ndarray]:
         """Marginals under ``n_samples`` random dropout masks (dropout kept on at inference)."""
         self._check()
-        gen_state = torch.random.get_rng_state()
-        samples = []
-        for s in range(n_samples):
-            torch.manual_seed(seed * 100_003 + s)
-            samples.append(self._run(X, "marginals", mc=True))
-        torch.random.set_rng_state(gen_state)
-        n_tags = len(self.tags_)
-        return [np.stack([smp[i][0] for smp in samples]).astype(np.float64) if len(X[i])
-                else np.zeros((n_samples, 0, n_tags)) for i in range(len(X))]
+        return mc_dropout_samples(self._run, X, len(self.tags_), n_samples, seed)
 
     def predict_spans(self, X) -> list[list[tuple[int, int, str, float]]]:
         """Viterbi entities with confidence = exact CRF probability of that span (see spans.py)."""

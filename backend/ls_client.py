@@ -8,6 +8,7 @@ in messages.
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -19,8 +20,20 @@ from model.spec import TaskSpec
 from model.types import Example, Span
 
 log = logging.getLogger(__name__)
-PAGE_SIZE = 500
-IMPORT_CHUNK = 500
+PAGE_SIZE = 500  # full listing (annotations + predictions): a page stays a few MB
+LIGHT_PAGE_SIZE = 10_000  # id + text only
+# Label Studio 1.23 on SQLite spends ~10 s per import request almost whatever its size (10,000
+# predictions: 11 s in one request, 46 s in four, 142 s in twenty; benchmarks/bench_rescore.py),
+# so predictions go in few large requests.
+IMPORT_CHUNK = 10_000
+IMPORT_TIMEOUT = 300.0
+
+
+def _annotated_filter(annotated: bool) -> str:
+    """Data-manager query selecting tasks with (or without) a non-cancelled annotation."""
+    return json.dumps({"filters": {"conjunction": "and", "items": [
+        {"filter": "filter:tasks:total_annotations", "operator": "greater" if annotated else "equal",
+         "type": "Number", "value": 0}]}})
 
 
 def _transient(exc: BaseException) -> bool:
@@ -72,6 +85,7 @@ class LabelStudioClient:
         from label_studio_sdk.client import LabelStudio
 
         self.url = url.rstrip("/")
+        self.timeout = timeout
         self._client = LabelStudio(base_url=self.url, api_key=api_key, timeout=timeout)
 
     def _wrap(self, what: str, fn, *args, **kwargs):
@@ -86,32 +100,71 @@ class LabelStudioClient:
             raise UpstreamError(f"Label Studio at {self.url} is unreachable for {what}: "
                                 f"{type(e).__name__}") from None
 
-    def iter_tasks(self, project_id: int, only_annotated: bool | None = None) -> list[dict]:
-        """All tasks of a project with annotations, as dicts (the SDK pager walks the pages; a
-        transient failure re-reads the listing from the start)."""
+    def _request(self, method: str, path: str, **kwargs) -> Any:
+        """One API call through the SDK's HTTP client (auth, base URL, timeout), as parsed JSON.
+
+        Used where the SDK's typed models cost more than the call itself: listing 10,000 tasks as
+        pydantic objects, or validating 10,000 predictions before sending them."""
+        from label_studio_sdk.core.api_error import ApiError
+
+        r = self._client._client_wrapper.httpx_client.request(path, method=method, **kwargs)
+        if r.status_code >= 400:
+            raise ApiError(status_code=r.status_code, headers=dict(r.headers), body=None)
+        return r.json() if r.content else None
+
+    def _list(self, project_id: int, *, annotated: bool | None, light: bool) -> list[dict]:
+        """Pages of ``/api/tasks``; a transient failure re-reads the listing from the start."""
+        params: dict[str, Any] = {"project": project_id}
+        if light:
+            params.update(fields="task_only", include="id,data", page_size=LIGHT_PAGE_SIZE)
+        else:
+            params.update(fields="all", page_size=PAGE_SIZE)
+        if annotated is not None:
+            params["query"] = _annotated_filter(annotated)
+
         def listing() -> list[dict]:
-            pager = self._client.tasks.list(project=project_id, fields="all", page_size=PAGE_SIZE,
-                                            only_annotated=only_annotated)
-            return [t.model_dump() if hasattr(t, "model_dump") else dict(t) for t in pager]
+            out: list[dict] = []
+            page = 1
+            while True:
+                try:
+                    body = self._request("GET", "api/tasks/", params={**params, "page": page})
+                except Exception as e:  # Label Studio answers 404 past the last page
+                    if getattr(e, "status_code", None) == 404 and page > 1:
+                        return out
+                    raise
+                tasks = (body or {}).get("tasks") or []
+                out.extend(tasks)
+                if not tasks or len(out) >= int((body or {}).get("total") or 0):
+                    return out
+                page += 1
 
         return self._wrap(f"listing tasks of project {project_id}", listing)
 
-    def annotated_examples(self, project_id: int, spec: TaskSpec) -> list[Example]:
-        return list(human_examples(self.iter_tasks(project_id, only_annotated=True), spec).values())
+    def iter_tasks(self, project_id: int, annotated: bool | None = None) -> list[dict]:
+        """Tasks of a project with their annotations and predictions (``annotated``: only those
+        with / without a non-cancelled annotation; None: all)."""
+        return self._list(project_id, annotated=annotated, light=False)
 
-    def unlabeled_tasks(self, project_id: int) -> list[dict]:
-        return [t for t in self.iter_tasks(project_id)
-                if not [a for a in (t.get("annotations") or []) if not a.get("was_cancelled")]]
+    def annotated_examples(self, project_id: int, spec: TaskSpec) -> list[Example]:
+        return list(human_examples(self.iter_tasks(project_id, annotated=True), spec).values())
+
+    def unlabeled_tasks(self, project_id: int, with_predictions: bool = False) -> list[dict]:
+        """Tasks without a non-cancelled annotation: ``id`` and ``data`` only (one light query:
+        2-5x faster than the full listing on 10,000 tasks), or with their predictions too."""
+        tasks = self._list(project_id, annotated=False, light=not with_predictions)
+        # the filter relies on Label Studio's counters; the annotations, when listed, have the last word
+        return [t for t in tasks if not any(not a.get("was_cancelled") for a in t.get("annotations") or [])]
 
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
-        """Write predictions (``task``, ``result``, ``score``, ``model_version``) in chunks."""
-        from label_studio_sdk.types import PredictionRequest
-
+        """Write predictions (``task``, ``result``, ``score``, ``model_version``) in large chunks."""
         n = 0
         for i in range(0, len(predictions), IMPORT_CHUNK):
-            chunk = [PredictionRequest(**p) for p in predictions[i:i + IMPORT_CHUNK]]
-            self._wrap(f"importing predictions into project {project_id}",
-                       self._client.projects.import_predictions, id=project_id, request=chunk)
+            chunk = predictions[i:i + IMPORT_CHUNK]
+            # a large import is slow on a busy Label Studio: a generous timeout, since a timed-out
+            # request that did land would be re-sent and write its predictions twice
+            self._wrap(f"importing predictions into project {project_id}", self._request,
+                       "POST", f"api/projects/{int(project_id)}/import/predictions", json=chunk,
+                       request_options={"timeout_in_seconds": max(self.timeout, IMPORT_TIMEOUT)})
             n += len(chunk)
         return n
 

@@ -172,16 +172,18 @@ class MLBackend:
         t0 = time.perf_counter()
         spec, config = self.spec_for(project_id, None)
         client = LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
-        tasks = client.iter_tasks(project_id)
-        human = human_examples(tasks, spec)
-        agreement = live_agreement.update(self.store, project_id, spec, tasks, human)
+        annotated = client.iter_tasks(project_id, annotated=True)  # with their predictions
+        human = human_examples(annotated, spec)
+        agreement = live_agreement.update(self.store, project_id, spec, annotated, human)
         if len(human) < max(1, self.settings.train_min_annotations):
             return {"status": "skipped", "reason": f"{len(human)} annotated task(s); "
                     f"TRAIN_MIN_ANNOTATIONS={self.settings.train_min_annotations}"}
         auto: list = []
+        pool = None  # unlabelled tasks, listed here only when routing needs their LLM predictions
         if self.project_option(project_id, "routing", False):
             key = (spec.ner or spec.choices).value_key
-            auto = live_agreement.auto_accepted(self.store, project_id, spec, tasks, agreement, key)
+            pool = client.unlabeled_tasks(project_id, with_predictions=True)
+            auto = live_agreement.auto_accepted(self.store, project_id, spec, pool, agreement, key)
         examples = list(human.values()) + auto
         with self.store.lock(project_id, "train") as got:
             if not got:
@@ -195,8 +197,7 @@ class MLBackend:
         out = {"status": "trained", "version": version, "n_examples": len(examples), "n_auto_accepted": len(auto),
                "fit_seconds": model.metrics_.get("fit_seconds"), "serving": self.store.serving_version(project_id)}
         if self.settings.write_predictions and out["serving"] == version:
-            unlabeled = [t for t in tasks if t["id"] not in human]
-            out["written"] = PredictionWriter(self, client).write(project_id, spec, version, model, unlabeled)
+            out["written"] = PredictionWriter(self, client).write(project_id, spec, version, model, pool)
         out["seconds"] = round(time.perf_counter() - t0, 3)
         return out
 

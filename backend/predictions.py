@@ -77,27 +77,34 @@ class PredictionWriter:
 
     def write(self, project_id: int, spec: TaskSpec, version: str, model: "LocalModel",
               tasks: list[dict] | None = None) -> dict:
-        """Predict, score and import every unlabelled task (``tasks``, or listed afresh)."""
+        """Predict, score and import every unlabelled task (``tasks``, or listed afresh: id and
+        text only, unless the strategy reads the LLM predictions stored on the tasks)."""
         t0 = time.perf_counter()
+        strategy_name = self.backend.project_option(project_id, "query_strategy", self.backend.settings.query_strategy)
         if tasks is None:
-            tasks = self.client.unlabeled_tasks(project_id)
+            tasks = self.client.unlabeled_tasks(project_id, with_predictions=uses_llm_predictions(strategy_name))
+        t_list = time.perf_counter() - t0
         key = (spec.ner or spec.choices).value_key
         tasks = [t for t in tasks if isinstance((t.get("data") or {}).get(key), str)]
         texts = [t["data"][key] for t in tasks]
         if not tasks:
             self.client.set_model_version(project_id, version)
             return {"tasks": 0, "seconds": round(time.perf_counter() - t0, 3)}
+        t1 = time.perf_counter()
         preds = model.predict(texts)
-        strategy_name = self.backend.project_option(project_id, "query_strategy", self.backend.settings.query_strategy)
         scores, strategy = queue_scores(strategy_name, model, texts, preds, tasks, spec)
         payload = [{"task": int(t["id"]), "result": regions_for(spec, txt, p.spans, p.choices),
                     "score": float(round(s, 6)), "model_version": version}
                    for t, txt, p, s in zip(tasks, texts, preds, scores)]
+        t2 = time.perf_counter()
         n = self.client.import_predictions(project_id, payload)
         self.client.set_model_version(project_id, version)
-        secs = round(time.perf_counter() - t0, 3)
+        t3 = time.perf_counter()
+        secs = round(t3 - t0, 3)
         log.info("project %s: wrote %d predictions of %s (%s) in %.2fs", project_id, n, version, strategy, secs)
-        return {"tasks": n, "strategy": strategy, "seconds": secs}
+        return {"tasks": n, "strategy": strategy, "seconds": secs,
+                "phases": {"list": round(t_list, 3), "predict_score": round(t2 - t1, 3),
+                           "import": round(t3 - t2, 3)}}
 
 
 def llm_spans_of(tasks: list[dict], spec: TaskSpec) -> tuple[list | None, np.ndarray | None]:
@@ -116,6 +123,16 @@ def llm_spans_of(tasks: list[dict], spec: TaskSpec) -> tuple[list | None, np.nda
                       for r in p.get("result") or [] if r.get("type") == "labels" and r.get("value", {}).get("labels")])
         consistency.append(float(p.get("score") or 0.0))
     return (spans, np.asarray(consistency)) if found else (None, None)
+
+
+def uses_llm_predictions(strategy_name: str) -> bool:
+    """Whether the strategy reads the LLM pre-annotations stored on the tasks."""
+    from model.active.registry import get_strategy
+
+    try:
+        return bool(get_strategy(strategy_name).uses_llm_predictions)
+    except ValueError:
+        return False
 
 
 def queue_scores(strategy_name: str, model: "LocalModel", texts: list[str], preds: list,

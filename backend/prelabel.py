@@ -32,10 +32,10 @@ def prelabel_project(backend: "MLBackend", project_id: int) -> dict:
     key = (spec.ner or spec.choices).value_key
     from backend.ls_client import human_examples
 
-    all_tasks = client.iter_tasks(project_id)
-    human = human_examples(all_tasks, spec)
+    human = human_examples(client.iter_tasks(project_id, annotated=True), spec)
     examples = list(human.values())  # few-shot pool: human-accepted annotations only
-    tasks = [t for t in all_tasks if t["id"] not in human and isinstance((t.get("data") or {}).get(key), str)]
+    tasks = [t for t in client.unlabeled_tasks(project_id)
+             if t["id"] not in human and isinstance((t.get("data") or {}).get(key), str)]
     language = backend.project_option(project_id, "language")
     written = failed = 0
     errors: list[dict] = []

@@ -28,6 +28,7 @@ class LocalPrediction:
     choices: list[tuple[str, float]] = field(default_factory=list)
     score: float = 0.0  # task confidence in [0, 1]; low = the model is unsure
     marginals: np.ndarray | None = field(default=None, repr=False)  # (n_tokens, n_tags), reused by outputs()
+    log_proba: float | None = None  # log p(Viterbi tags | text), reused by outputs() for MNLP
 
 
 def _spec_to_json(spec: TaskSpec) -> dict:
@@ -101,11 +102,10 @@ class LocalModel:
         if self.tagger_ is not None:
             toks = [tokenize(t) for t in texts]
             X = [[t.text for t in ts] for ts in toks]
-            margs = self.tagger_.predict_marginals(X)
-            ents = self.tagger_.predict_spans(X)
-            for p, ts, m, en in zip(preds, toks, margs, ents):
-                p.marginals = m
-                p.spans = [Span(ts[a].start, ts[b - 1].end, label, float(conf)) for a, b, label, conf in en]
+            for p, ts, d in zip(preds, toks, self.tagger_.decode(X)):  # one network pass
+                m = d.marginals
+                p.marginals, p.log_proba = m, d.log_proba
+                p.spans = [Span(ts[a].start, ts[b - 1].end, label, float(conf)) for a, b, label, conf in d.spans]
                 # least confidence over real tokens: the least sure token decides
                 p.score = float(m.max(axis=1).min()) if len(m) else 1.0
         if self.classifier_ is not None:
@@ -137,8 +137,10 @@ class LocalModel:
             X = [[t.text for t in tokenize(text)] for text in texts]
             tagger = self.tagger_
             known = preds is not None and all(p.marginals is not None for p in preds)
+            known_lp = preds is not None and all(p.log_proba is not None for p in preds)
             fields.update(marginals=[p.marginals for p in preds] if known else (lambda: tagger.predict_marginals(X)),
-                          seq_log_proba=lambda: tagger.sequence_log_proba(X),
+                          seq_log_proba=(np.array([p.log_proba for p in preds]) if known_lp
+                                         else (lambda: tagger.sequence_log_proba(X))),
                           mc_marginals=lambda: tagger.mc_dropout_marginals(X, n_samples=mc_samples),
                           embeddings=lambda: tagger.embed(X))
             if preds is not None:

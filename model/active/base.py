@@ -78,6 +78,9 @@ class QueryStrategy(ABC):
     """
 
     name: ClassVar[str]
+    #: reads the LLM pre-annotations stored on the tasks (the backend then lists tasks with
+    #: their predictions, a slower query it skips for every other strategy)
+    uses_llm_predictions: ClassVar[bool] = False
 
     @abstractmethod
     def scores(self, outputs: ModelOutputs) -> np.ndarray:

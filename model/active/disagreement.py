@@ -78,6 +78,7 @@ class LLMDisagreement(QueryStrategy):
     """
 
     name = "llm_disagreement"
+    uses_llm_predictions = True
 
     def scores(self, outputs: ModelOutputs) -> np.ndarray:
         if not outputs.has("llm_spans"):

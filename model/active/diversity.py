@@ -111,6 +111,7 @@ class DiverseBatch(QueryStrategy):
     def __init__(self, base: QueryStrategy, method: str = "kmeans", candidates: int = 5,
                  queue_batch: int = 20, seed: int = 0):
         self.base = base
+        self.uses_llm_predictions = base.uses_llm_predictions
         self.method = method
         self.candidates = candidates
         self.queue_batch = queue_batch

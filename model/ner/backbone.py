@@ -23,8 +23,8 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from model.ner.crf import CRF
-from model.ner.spans import bio_entities, repair_bio, span_probability
-from model.ner.tagger import mc_dropout_samples
+from model.ner.decoding import CRFDecoding, batch_tables
+from model.ner.spans import repair_bio
 from model.params import merged_params
 
 DEFAULTS: dict = {"lr": 5e-5, "batch_size": 16, "max_length": 256, "weight_decay": 0.01,
@@ -32,7 +32,7 @@ DEFAULTS: dict = {"lr": 5e-5, "batch_size": 16, "max_length": 256, "weight_decay
                   "max_seconds": None, "labels": None, "predict_batch_size": 64}
 
 
-class BackboneTagger:
+class BackboneTagger(CRFDecoding):
     def __init__(self, *, path: str | Path | None = None, max_epochs: int = 5, seed: int = 0,
                  device: str | None = None, **hyper):
         self.path = path
@@ -168,48 +168,19 @@ class BackboneTagger:
                     out[i] = hid[r, f_idx].mean(0).float().cpu().numpy()
             if want == "embed":
                 continue
-            if want == "viterbi":
-                paths, scores = self.chain_.viterbi(emis, mask)
-                lp = (scores - self.chain_.log_partition(emis, mask)).cpu().numpy()
-                for r, i in enumerate(b):
-                    out[i] = (paths[r], float(lp[r]))
-            else:
-                marg, alpha, beta, log_z = self.chain_.marginals(emis, mask)
-                arrs = [a.cpu().numpy() for a in (marg, alpha, beta, emis)]
-                for r, i in enumerate(b):
-                    out[i] = tuple(a[r, :len(X[i])] for a in arrs) + (float(log_z[r]),)
+            for i, r in zip(b, batch_tables(self.chain_, emis, mask, [len(X[i]) for i in b], want)):
+                out[i] = r
         self.model_.eval()
         return out
 
-    def predict(self, X) -> list[list[str]]:
-        return [[self.tags_[k] for k in r[0]] if r else [] for r in self._run(X, "viterbi")]
+    def _crf(self) -> CRF:
+        return self.chain_
 
-    def sequence_log_proba(self, X) -> np.ndarray:
-        return np.array([r[1] if r else 0.0 for r in self._run(X, "viterbi")], dtype=np.float64)
+    def _module(self):
+        return self.model_
 
-    def predict_marginals(self, X) -> list[np.ndarray]:
-        res = self._run(X, "marginals")
-        return [r[0] if r else np.zeros((0, len(self.tags_))) for r in res]
-
-    def mc_dropout_marginals(self, X, n_samples: int = 10, seed: int = 0) -> list[np.ndarray]:
-        self._check()
-        return mc_dropout_samples(self._run, X, len(self.tags_), n_samples, seed)
-
-    def predict_spans(self, X) -> list[list[tuple[int, int, str, float]]]:
-        """Viterbi entities; confidence = exact chain probability of the span (see spans.py)."""
-        paths, tables = self.predict(X), self._run(X, "marginals")
-        _, trans, end = (a.detach().cpu().numpy() for a in self.chain_._params(torch.float64))
-        out = []
-        for tags, tab in zip(paths, tables):
-            ents = []
-            for first, last, label in bio_entities(tags):
-                _, alpha, beta, emis, log_z = tab
-                conf = span_probability(first, last, self.tag_id_[f"B-{label}"],
-                                        self.tag_id_[f"I-{label}"], alpha, beta, emis, trans,
-                                        end, log_z)
-                ents.append((first, last, label, conf))
-            out.append(ents)
-        return out
+    def _set_module(self, module) -> None:
+        self.model_ = module
 
     def embed(self, X) -> np.ndarray:
         """Mean of the last hidden layer over each word's first subword; zeros when empty."""

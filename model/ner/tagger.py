@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
+from model.ner.decoding import CRFDecoding, batch_tables
 from model.ner.features import Vocab, collate
 from model.ner.network import BiLSTMCRF
-from model.ner.spans import bio_entities, repair_bio, span_probability
+from model.ner.spans import repair_bio
 from model.params import merged_params
 
 DEFAULTS: dict = {
@@ -42,20 +43,7 @@ DEFAULTS: dict = {
 _ARCH = ("word_dim", "char_dim", "char_filters", "shape_dim", "hidden", "dropout", "encoder", "sparse")
 
 
-def mc_dropout_samples(run, X, n_tags: int, n_samples: int, seed: int) -> list[np.ndarray]:
-    """``n_samples`` marginal passes of ``run(X, "marginals", mc=True)`` under seeded dropout masks,
-    stacked per sentence as ``(n_samples, len, n_tags)``; the global torch RNG is left as found."""
-    gen_state = torch.random.get_rng_state()
-    samples = []
-    for s in range(n_samples):
-        torch.manual_seed(seed * 100_003 + s)
-        samples.append(run(X, "marginals", mc=True))
-    torch.random.set_rng_state(gen_state)
-    return [np.stack([smp[i][0] for smp in samples]).astype(np.float64) if len(X[i])
-            else np.zeros((n_samples, 0, n_tags)) for i in range(len(X))]
-
-
-class NERTagger:
+class NERTagger(CRFDecoding):
     def __init__(self, *, max_epochs: int = 50, seed: int = 0, device: str | None = None,
                  **hyper):
         self.max_epochs = max_epochs
@@ -201,55 +189,19 @@ class NERTagger:
                 continue
             emis = net.emissions(states, t["sparse"]).double()
             lengths = t["mask"].sum(1).tolist()
-            if want == "viterbi":
-                paths, scores = net.crf.viterbi(emis, t["mask"])
-                log_z = net.crf.log_partition(emis, t["mask"])
-                lp = (scores - log_z).cpu().numpy()
-                for r, i in enumerate(b):
-                    out[i] = (paths[r], float(lp[r]))
-            else:
-                marg, alpha, beta, log_z = net.crf.marginals(emis, t["mask"])
-                arrs = [a.cpu().numpy() for a in (marg, alpha, beta, emis)]
-                for r, i in enumerate(b):
-                    n = lengths[r]
-                    out[i] = tuple(a[r, :n] for a in arrs) + (float(log_z[r]),)
+            for i, r in zip(b, batch_tables(net.crf, emis, t["mask"], lengths, want)):
+                out[i] = r
         net.eval()
         return out
 
-    def predict(self, X) -> list[list[str]]:
-        res = self._run(X, "viterbi")
-        return [[self.tags_[k] for k in r[0]] if r else [] for r in res]
+    def _crf(self):
+        return self.net_.crf
 
-    def sequence_log_proba(self, X) -> np.ndarray:
-        """log p(Viterbi path | x) per sentence; 0.0 for an empty sentence (its only path)."""
-        res = self._run(X, "viterbi")
-        return np.array([r[1] if r else 0.0 for r in res], dtype=np.float64)
+    def _module(self):
+        return self.net_
 
-    def predict_marginals(self, X) -> list[np.ndarray]:
-        empty = np.zeros((0, len(self.tags_))) if hasattr(self, "tags_") else None
-        return [r[0].astype(np.float64) if r else empty for r in self._run(X, "marginals")]
-
-    def mc_dropout_marginals(self, X, n_samples: int = 10, seed: int = 0) -> list[np.ndarray]:
-        """Marginals under ``n_samples`` random dropout masks (dropout kept on at inference)."""
-        self._check()
-        return mc_dropout_samples(self._run, X, len(self.tags_), n_samples, seed)
-
-    def predict_spans(self, X) -> list[list[tuple[int, int, str, float]]]:
-        """Viterbi entities with confidence = exact CRF probability of that span (see spans.py)."""
-        paths = self.predict(X)
-        tables = self._run(X, "marginals")
-        start, trans, end = (a.detach().cpu().numpy() for a in self.net_.crf._params(torch.float64))
-        tag_id = {t: i for i, t in enumerate(self.tags_)}
-        out = []
-        for tags, tab in zip(paths, tables):
-            ents = []
-            for first, last, label in bio_entities(tags):
-                _, alpha, beta, emis, log_z = tab
-                conf = span_probability(first, last, tag_id[f"B-{label}"], tag_id[f"I-{label}"],
-                                        alpha, beta, emis, trans, end, log_z)
-                ents.append((first, last, label, conf))
-            out.append(ents)
-        return out
+    def _set_module(self, module) -> None:
+        self.net_ = module
 
     def embed(self, X) -> np.ndarray:
         """Mean-pooled BiLSTM states (n, 2 * hidden); zeros for an empty sentence."""

@@ -1,8 +1,8 @@
 """A fake Label Studio HTTP API: exactly the calls the backend's ``ls_client`` makes through
 label-studio-sdk 2.1, with faults that can be switched on while the backend runs.
 
-Served: ``GET /api/tasks/?project=&fields=&page=&page_size=&only_annotated=`` (pages until an empty
-one, as the SDK pager expects), ``POST /api/projects/<id>/import/predictions``,
+Served: ``GET /api/tasks/?project=&fields=&include=&query=&page=&page_size=`` (``query`` filters
+on ``total_annotations`` as Label Studio's data manager does; 404 past the last page), ``POST /api/projects/<id>/import/predictions``,
 ``PATCH /api/projects/<id>/`` and ``GET /api/projects/<id>/``. Every request must carry
 ``Authorization: Token <token>``. ``fault`` is one of ``None``, ``"401"``, ``"500"``, ``"drop"``
 (close the connection without an answer: what an unreachable or crashing host looks like to
@@ -105,7 +105,8 @@ class FakeLabelStudio:
                 parts = [p for p in url.path.split("/") if p]
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
                 if parts[:2] == ["api", "tasks"] and self.command == "GET":
-                    return self._send(200, fake._list(q))
+                    body = fake._list(q)
+                    return self._send(200, body) if body is not None else self._send(404, {"detail": "Invalid page."})
                 if parts[:2] == ["api", "projects"] and len(parts) >= 3 and parts[2].isdigit():
                     pid = int(parts[2])
                     if parts[3:] == ["import", "predictions"] and self.command == "POST":
@@ -134,9 +135,19 @@ class FakeLabelStudio:
         page, size = int(q.get("page", 1)), int(q.get("page_size", 100))
         with self.lock:
             tasks = [json.loads(json.dumps(t)) for t in self.tasks.get(pid, [])]
-        if q.get("only_annotated", "").lower() == "true":
-            tasks = [t for t in tasks if t["annotations"]]
+        for t in tasks:
+            t["total_annotations"] = sum(1 for a in t["annotations"] if not a.get("was_cancelled"))
+        for item in json.loads(q.get("query") or "{}").get("filters", {}).get("items", []):
+            if item["filter"] == "filter:tasks:total_annotations":
+                op, v = item["operator"], item["value"]
+                tasks = [t for t in tasks if (t["total_annotations"] > v if op == "greater"
+                                              else t["total_annotations"] == v)]
+        if q.get("fields", "task_only") != "all":
+            keep = set((q.get("include") or "id,data").split(","))
+            tasks = [{k: v for k, v in t.items() if k in keep} for t in tasks]
         chunk = tasks[(page - 1) * size: page * size]
+        if page > 1 and not chunk:
+            return None
         return {"tasks": chunk, "total": len(tasks), "total_annotations": 0, "total_predictions": 0}
 
     def stop(self) -> None:

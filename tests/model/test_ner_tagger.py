@@ -113,6 +113,42 @@ def test_mc_dropout_samples_differ_and_have_right_shapes(fitted):
     np.testing.assert_allclose(fitted.predict_marginals(X)[0], fitted.predict_marginals(X)[0])
 
 
+def test_mc_dropout_never_touches_the_serving_network(fitted):
+    """BALD re-scoring may run while /predict serves from the same tagger: sampling works on a
+    copy, so the serving network stays in eval mode and deterministic throughout."""
+    import threading
+
+    X, _ = toy_data(40, 11)
+    expected = fitted.predict_marginals(X)
+    seen_training, diffs = [], []
+
+    def serve():
+        for _ in range(15):
+            seen_training.append(fitted.net_.training)
+            got = fitted.predict_marginals(X)
+            diffs.append(max(float(np.abs(a - b).max()) if len(a) else 0.0 for a, b in zip(got, expected)))
+
+    th = threading.Thread(target=serve)
+    th.start()
+    fitted.mc_dropout_marginals(X, n_samples=6, seed=3)
+    th.join()
+    assert not any(seen_training) and max(diffs) < 1e-9
+
+
+def test_decode_is_one_pass_of_everything(fitted):
+    """``decode`` (what the backend uses) agrees with the separate methods it replaces."""
+    X, _ = toy_data(25, 12)
+    X.append([])
+    d = fitted.decode(X)
+    assert [x.tags for x in d] == fitted.predict(X)
+    np.testing.assert_allclose([x.log_proba for x in d], fitted.sequence_log_proba(X), atol=1e-9)
+    for x, m in zip(d, fitted.predict_marginals(X)):
+        np.testing.assert_allclose(x.marginals, m, atol=1e-9)
+    assert [x.spans for x in d] == fitted.predict_spans(X)
+    assert d[-1].tags == [] and d[-1].marginals.shape == (0, 5) and d[-1].log_proba == 0.0
+    assert any(x.spans for x in d)
+
+
 def test_embed_shapes(fitted):
     X, _ = toy_data(5, 4)
     e = fitted.embed(X + [[]])

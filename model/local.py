@@ -8,6 +8,7 @@ tagger's BIO tokens in one place (``model.tokenize``), so offsets always round-t
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -134,15 +135,19 @@ class LocalModel:
 
         fields: dict = {}
         if self.tagger_ is not None:
-            X = [[t.text for t in tokenize(text)] for text in texts]
             tagger = self.tagger_
+
+            @functools.cache
+            def X() -> list[list[str]]:  # tokenised only if a strategy needs another model pass
+                return [[t.text for t in tokenize(text)] for text in texts]
+
             known = preds is not None and all(p.marginals is not None for p in preds)
             known_lp = preds is not None and all(p.log_proba is not None for p in preds)
-            fields.update(marginals=[p.marginals for p in preds] if known else (lambda: tagger.predict_marginals(X)),
+            fields.update(marginals=[p.marginals for p in preds] if known else (lambda: tagger.predict_marginals(X())),
                           seq_log_proba=(np.array([p.log_proba for p in preds]) if known_lp
-                                         else (lambda: tagger.sequence_log_proba(X))),
-                          mc_marginals=lambda: tagger.mc_dropout_marginals(X, n_samples=mc_samples),
-                          embeddings=lambda: tagger.embed(X))
+                                         else (lambda: tagger.sequence_log_proba(X()))),
+                          mc_marginals=lambda: tagger.mc_dropout_marginals(X(), n_samples=mc_samples),
+                          embeddings=lambda: tagger.embed(X()))
             if preds is not None:
                 fields["model_spans"] = [[(s.start, s.end, s.label, s.score) for s in p.spans] for p in preds]
             if llm_spans is not None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 from model.types import Span, Token
 
 _JOINERS = frozenset("'‘’ʼʻ`-‐")
 
 
+@lru_cache(maxsize=65_536)  # called per character of every text; a script has few distinct ones
 def _is_word_char(ch: str) -> bool:
     cat = unicodedata.category(ch)
     return cat[0] in ("L", "N", "M") or ch == "_"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,10 +22,11 @@ from model.types import Example, Span
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 500  # full listing (annotations + predictions): a page stays a few MB
-LIGHT_PAGE_SIZE = 10_000  # id + text only
-# Label Studio 1.23 on SQLite spends ~10 s per import request almost whatever its size (10,000
-# predictions: 11 s in one request, 46 s in four, 142 s in twenty; benchmarks/bench_rescore.py),
-# so predictions go in few large requests.
+LIGHT_PAGE_SIZE = 2_000  # id + text only; pages small enough to predict one while reading the next
+# Label Studio 1.23's import view recounts the predictions of EVERY task of the project after each
+# request (data_import/api.py, update_tasks_counters): ~10 s per request at 10,000 tasks whatever
+# the request's size (10,000 predictions: 11 s in one request, 46 s in four, 142 s in twenty), so
+# predictions go in as few requests as possible.
 IMPORT_CHUNK = 10_000
 IMPORT_TIMEOUT = 300.0
 
@@ -112,8 +114,8 @@ class LabelStudioClient:
             raise ApiError(status_code=r.status_code, headers=dict(r.headers), body=None)
         return r.json() if r.content else None
 
-    def _list(self, project_id: int, *, annotated: bool | None, light: bool) -> list[dict]:
-        """Pages of ``/api/tasks``; a transient failure re-reads the listing from the start."""
+    def _pages(self, project_id: int, *, annotated: bool | None, light: bool) -> Iterator[list[dict]]:
+        """Pages of ``/api/tasks``, one request each (a transient failure re-reads that page)."""
         params: dict[str, Any] = {"project": project_id}
         if light:
             params.update(fields="task_only", include="id,data", page_size=LIGHT_PAGE_SIZE)
@@ -122,38 +124,44 @@ class LabelStudioClient:
         if annotated is not None:
             params["query"] = _annotated_filter(annotated)
 
-        def listing() -> list[dict]:
-            out: list[dict] = []
-            page = 1
-            while True:
-                try:
-                    body = self._request("GET", "api/tasks/", params={**params, "page": page})
-                except Exception as e:  # Label Studio answers 404 past the last page
-                    if getattr(e, "status_code", None) == 404 and page > 1:
-                        return out
-                    raise
-                tasks = (body or {}).get("tasks") or []
-                out.extend(tasks)
-                if not tasks or len(out) >= int((body or {}).get("total") or 0):
-                    return out
-                page += 1
+        from label_studio_sdk.core.api_error import ApiError
 
-        return self._wrap(f"listing tasks of project {project_id}", listing)
+        def get(page: int) -> dict | None:
+            try:
+                return self._request("GET", "api/tasks/", params={**params, "page": page})
+            except ApiError as e:  # Label Studio answers 404 past the last page
+                if e.status_code == 404 and page > 1:
+                    return None
+                raise
+
+        seen, page = 0, 1
+        while True:
+            body = self._wrap(f"listing tasks of project {project_id}", get, page)
+            tasks = (body or {}).get("tasks") or []
+            if tasks:
+                yield tasks
+            seen += len(tasks)
+            if not tasks or seen >= int((body or {}).get("total") or 0):
+                return
+            page += 1
 
     def iter_tasks(self, project_id: int, annotated: bool | None = None) -> list[dict]:
         """Tasks of a project with their annotations and predictions (``annotated``: only those
         with / without a non-cancelled annotation; None: all)."""
-        return self._list(project_id, annotated=annotated, light=False)
+        return [t for page in self._pages(project_id, annotated=annotated, light=False) for t in page]
 
     def annotated_examples(self, project_id: int, spec: TaskSpec) -> list[Example]:
         return list(human_examples(self.iter_tasks(project_id, annotated=True), spec).values())
 
+    def unlabeled_pages(self, project_id: int, with_predictions: bool = False) -> Iterator[list[dict]]:
+        """Pages of the tasks without a non-cancelled annotation: ``id`` and ``data`` only (a
+        light query, 5x faster than the full listing on 10,000 tasks), or with their predictions."""
+        for page in self._pages(project_id, annotated=False, light=not with_predictions):
+            # the filter relies on Label Studio's counters; the annotations, when listed, have the last word
+            yield [t for t in page if not any(not a.get("was_cancelled") for a in t.get("annotations") or [])]
+
     def unlabeled_tasks(self, project_id: int, with_predictions: bool = False) -> list[dict]:
-        """Tasks without a non-cancelled annotation: ``id`` and ``data`` only (one light query:
-        2-5x faster than the full listing on 10,000 tasks), or with their predictions too."""
-        tasks = self._list(project_id, annotated=False, light=not with_predictions)
-        # the filter relies on Label Studio's counters; the annotations, when listed, have the last word
-        return [t for t in tasks if not any(not a.get("was_cancelled") for a in t.get("annotations") or [])]
+        return [t for page in self.unlabeled_pages(project_id, with_predictions) for t in page]
 
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
         """Write predictions (``task``, ``result``, ``score``, ``model_version``) in large chunks."""

@@ -102,10 +102,10 @@ def main(argv=None) -> int:
              f"{args.tasks} unlabelled tasks: {list_s:.1f} s (id + text, filtered by Label Studio) vs "
              f"{full_list_s:.1f} s for the full listing with annotations and predictions. Goal: <= 30 s per "
              "re-score of 10,000 tasks (list + predict + score + import + set model_version).", "",
-             "| run | tasks | strategy used | list s | predict + score s | import + set version s | total s | tasks/s |",
+             "| run | tasks | strategy used | list + predict s | score + regions s | import + set version s | total s | tasks/s |",
              "|---|---:|---|---:|---:|---:|---:|---:|"]
     for name, n, used, secs, ph in rows:
-        cols = [f"{ph[k]:.1f}" if k in ph else "-" for k in ("list", "predict_score", "import")]
+        cols = [f"{ph[k]:.1f}" if k in ph else "-" for k in ("list_predict", "score", "import")]
         lines.append(f"| {name} | {n} | {used or '-'} | {' | '.join(cols)} | {secs:.1f} | {n / secs:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)

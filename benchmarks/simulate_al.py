@@ -8,7 +8,7 @@ Suites (each one run <= ~15 min on 2 shared cores; run them one at a time):
             the run the issue's goals are judged on (use --seeds 0 1 2)
   strategies hau CRF, MNLP and diverse (k-means) least confidence vs random, 3 rounds
   tagger    hau, NERTagger (the served model), least confidence vs random, fewer rounds
-  yor, swa  the CRF, least confidence vs random
+  yor, swa  the CRF, MNLP and least confidence vs random (to 1,100 labels; random to 4,000)
   textcat   MasakhaNEWS yor, TextClassifier, least confidence / entropy vs random
   llm       hau CRF, least confidence with gold vs noisy-LLM oracle (fake server, noisy-0.14,
             3 samples voted) vs noisy LLM + routing
@@ -41,10 +41,10 @@ SUITES: dict[str, dict] = {
     "tagger": dict(data=f"{NER}/hau", model="tagger", strategies=["least_confidence"],
                    seed_size=100, seed_sampler="entity-rich", batch_size=100, rounds=5,
                    random_extend=[]),
-    "yor": dict(data=f"{NER}/yor", model="crf", strategies=["least_confidence"], seed_size=100,
-                batch_size=100, rounds=8, random_extend=[]),
-    "swa": dict(data=f"{NER}/swa", model="crf", strategies=["least_confidence"], seed_size=100,
-                batch_size=100, rounds=8, random_extend=[]),
+    "yor": dict(data=f"{NER}/yor", model="crf", strategies=["mnlp", "least_confidence"], seed_size=100,
+                batch_size=100, rounds=10, random_extend=[2000, 3000, 4000]),
+    "swa": dict(data=f"{NER}/swa", model="crf", strategies=["mnlp", "least_confidence"], seed_size=100,
+                batch_size=100, rounds=10, random_extend=[2000, 3000, 4000]),
     "textcat": dict(task="textcat", data="../shared/data/masakhanews/yor", model="textcat",
                     strategies=["least_confidence", "entropy"], seed_size=20, batch_size=20,
                     rounds=10, random_extend=[400, 600, 800, 1000]),

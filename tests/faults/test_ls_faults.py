@@ -69,3 +69,45 @@ def test_label_studio_faults_then_recovery(fake_ls, ls_env, make_settings, tiny_
         assert sorted(p["task"] for p in fake_ls.predictions[1] if p["model_version"] == "v3") == ids[30:]
     finally:
         queue.close()
+
+
+def test_rescore_reads_pages_ahead_and_writes_each_unlabelled_task_once(fake_ls, ls_env, make_settings, tiny_model):
+    """Re-scoring a pool larger than one listing page: every unlabelled task gets exactly one
+    prediction of the new version, in one import request; annotated tasks get none; a page that
+    fails transiently is re-read, not skipped."""
+    from backend.ls_client import LIGHT_PAGE_SIZE, LabelStudioClient
+    from backend.ml import MLBackend
+    from backend.predictions import PredictionWriter
+    from backend.label_config import parse_label_config
+    from model.local import LocalModel
+    from tests.conftest import NER_CONFIG
+
+    texts = [t for t, _ in hausa(50)]
+    n = 2 * LIGHT_PAGE_SIZE + 37
+    ids = fake_ls.add_tasks(1, [texts[i % 50] for i in range(n)])
+    annotated = set(ids[::97])
+    for tid in annotated:
+        fake_ls.annotate(1, tid, [])
+    settings = make_settings(**ls_env)
+    backend = MLBackend(settings)
+    client = LabelStudioClient(fake_ls.url, fake_ls.token)
+
+    calls = {"n": 0}
+    real = client._request
+
+    def flaky(method, path, **kw):  # the second listing page fails once with a 503
+        if path == "api/tasks/" and kw["params"]["page"] == 2 and not calls["n"]:
+            calls["n"] += 1
+            from label_studio_sdk.core.api_error import ApiError
+            raise ApiError(status_code=503, headers={}, body=None)
+        return real(method, path, **kw)
+
+    client._request = flaky
+    model = LocalModel.load(tiny_model)
+    out = PredictionWriter(backend, client).write(1, parse_label_config(NER_CONFIG), "v9", model)
+    written = [p for p in fake_ls.predictions[1] if p["model_version"] == "v9"]
+    assert calls["n"] == 1 and out["tasks"] == n - len(annotated)
+    assert sorted(p["task"] for p in written) == sorted(set(ids) - annotated)
+    assert fake_ls.count("POST", "import/predictions") == 1
+    assert fake_ls.model_version[1] == "v9"
+    assert all(0.0 <= p["score"] <= 1.0 for p in written)

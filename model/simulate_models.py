@@ -11,6 +11,7 @@ Every model exposes what :meth:`ModelOutputs.from_tagger` / ``from_classifier`` 
 """
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Sequence
@@ -85,7 +86,55 @@ def _shape(w: str) -> str:
     return "".join(out)[:6]
 
 
-def _token_features(sent: Sequence[str], i: int) -> dict[str, Any]:
+CLUSTER_SIZES = (16, 64, 256)
+
+
+@functools.lru_cache(maxsize=4)
+def word_clusters(conll_path: str, dim: int = 50, min_count: int = 2, seed: int = 0) -> dict[str, tuple[int, ...]]:
+    """Distributional word classes learnt from raw text (the tags of ``conll_path`` are ignored):
+    counts of each word's left and right neighbours -> PPMI -> truncated SVD -> k-means at several
+    granularities (``CLUSTER_SIZES``), the cheap cousin of the Brown clusters classic NER taggers
+    use. Why: in active learning the whole pool's text is there before any label is, and word
+    classes let a CRF trained on 300 sentences generalise to names it has never seen labelled.
+    """
+    from collections import Counter
+
+    from scipy import sparse
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    from model.conll import read_conll
+
+    sents = [[w.lower() for w in toks] for toks, _ in read_conll(Path(conll_path))]
+    counts = Counter(w for s in sents for w in s)
+    vocab = {w: i for i, w in enumerate(w for w, c in counts.most_common() if c >= min_count)}
+    ctx = {w: i for i, w in enumerate(w for w, _ in counts.most_common(2000))}
+    rows, cols = [], []
+    for s in sents:
+        padded = ["<s>", *s, "</s>"]
+        for k in range(1, len(padded) - 1):
+            r = vocab.get(padded[k])
+            if r is None:
+                continue
+            for side, nb in ((0, padded[k - 1]), (1, padded[k + 1])):
+                c = ctx.get(nb, len(ctx))  # rare neighbours share one column per side
+                rows.append(r)
+                cols.append(side * (len(ctx) + 1) + c)
+    m = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(vocab), 2 * (len(ctx) + 1)))
+    total = m.sum()
+    pw, pc = np.asarray(m.sum(1)).ravel() / total, np.asarray(m.sum(0)).ravel() / total
+    m = m.tocoo()
+    pmi = np.log(m.data / total / (pw[m.row] * pc[m.col]))
+    keep = pmi > 0
+    ppmi = sparse.csr_matrix((pmi[keep], (m.row[keep], m.col[keep])), shape=m.shape)
+    vecs = normalize(TruncatedSVD(min(dim, min(ppmi.shape) - 1), random_state=seed).fit_transform(ppmi))
+    labels = [MiniBatchKMeans(min(k, len(vocab)), random_state=seed, n_init=3).fit_predict(vecs)
+              for k in CLUSTER_SIZES]
+    return {w: tuple(int(lab[i]) for lab in labels) for w, i in vocab.items()}
+
+
+def _token_features(sent: Sequence[str], i: int, clusters: dict | None = None) -> dict[str, Any]:
     w = sent[i]
     f: dict[str, Any] = {"bias": 1.0, "w": w.lower(), "suf3": w[-3:].lower(), "pre3": w[:3].lower(),
                          "shape": _shape(w), "title": w[:1].isupper(), "upper": w.isupper(),
@@ -98,6 +147,12 @@ def _token_features(sent: Sequence[str], i: int) -> dict[str, Any]:
             f[f"{d}:title"] = sent[j][:1].isupper()
         else:
             f[f"{d}:pad"] = True
+    if clusters is not None:
+        for d in (-1, 0, 1):
+            j = i + d
+            if 0 <= j < len(sent) and (cl := clusters.get(sent[j].lower())) is not None:
+                for k, c in zip(CLUSTER_SIZES, cl):
+                    f[f"{d}:c{k}"] = str(c)
     return f
 
 
@@ -108,17 +163,19 @@ class CRFTagger:
     """
 
     def __init__(self, c1: float = 0.1, c2: float = 0.1, max_iterations: int = 100,
-                 embed_dim: int = 256):
+                 embed_dim: int = 256, cluster_text: str | None = None):
         self.c1 = c1
         self.c2 = c2
         self.max_iterations = max_iterations
         self.embed_dim = embed_dim
+        self.cluster_text = cluster_text  # CoNLL file whose raw text gives word clusters (tags unused)
         self._feats: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
     def _f(self, sent: Sequence[str]) -> list[dict[str, Any]]:
         key = tuple(sent)
         if key not in self._feats:
-            self._feats[key] = [_token_features(key, i) for i in range(len(key))]
+            cl = word_clusters(str(self.cluster_text)) if self.cluster_text else None
+            self._feats[key] = [_token_features(key, i, cl) for i in range(len(key))]
         return self._feats[key]
 
     def fit(self, X: Sequence[Sequence[str]], y: Sequence[Sequence[str]]) -> CRFTagger:

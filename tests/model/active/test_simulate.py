@@ -184,3 +184,35 @@ def test_summary_labels_to_95_and_ratio_to_random():
     result["summary"] = s
     text = format_summary(result)
     assert "> 400" in text and "< 0.50" in text
+
+
+def test_word_clusters_group_words_by_context_and_feed_the_crf(tmp_path):
+    """Clusters never mix words seen in different contexts (town names after "in", verbs after
+    "they"), and with them the CRF tags towns it never saw labelled, in a context it never saw;
+    without them it cannot."""
+    import random
+    import string
+
+    from model.simulate_models import CLUSTER_SIZES, CRFTagger, word_clusters
+
+    rng = random.Random(0)
+    word = lambda: "".join(rng.choice(string.ascii_lowercase) for _ in range(7))  # noqa: E731
+    towns, verbs = [word() for _ in range(12)], [word() for _ in range(12)]
+    lines = []
+    for _ in range(600):
+        lines += ["they O", f"{rng.choice(verbs)} O", "in O", f"{rng.choice(towns)} B-LOC", ". O", ""]
+    path = tmp_path / "raw.conll"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cl = word_clusters(str(path), dim=8)
+    for level in range(len(CLUSTER_SIZES)):
+        assert not {cl[t][level] for t in towns} & {cl[v][level] for v in verbs}
+
+    # labelled: towns 0-5 and verbs 0-5 after the same neutral words, so only the word (or its
+    # cluster) tells them apart; the test: towns 6-11, never labelled
+    X = [[("so", "then", "now")[i % 3], (towns if i % 2 else verbs)[i % 6]] for i in range(60)]
+    y = [["O", "B-LOC" if i % 2 else "O"] for i in range(60)]
+    unseen = [["now", t] for t in towns[6:]]
+    p_loc = lambda crf: np.mean([m[1, crf.tags_.index("B-LOC")] for m in crf.predict_marginals(unseen)])  # noqa: E731
+    with_cl = p_loc(CRFTagger(max_iterations=50, cluster_text=str(path)).fit(X, y))
+    without = p_loc(CRFTagger(max_iterations=50).fit(X, y))
+    assert with_cl > without + 0.2, (with_cl, without)

@@ -93,9 +93,10 @@ class PredictionWriter:
         for page in pages:
             page = [t for t in page if isinstance((t.get("data") or {}).get(key), str) and t["id"] not in seen]
             seen.update(t["id"] for t in page)  # a page boundary shifted by a new annotation
+            page_texts = [t["data"][key] for t in page]
             tasks += page
-            texts += [t["data"][key] for t in page]
-            preds += model.predict([t["data"][key] for t in page])
+            texts += page_texts
+            preds += model.predict(page_texts)
         if not tasks:
             self.client.set_model_version(project_id, version)
             return {"tasks": 0, "seconds": round(time.perf_counter() - t0, 3)}

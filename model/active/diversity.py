@@ -111,11 +111,14 @@ class DiverseBatch(QueryStrategy):
     def __init__(self, base: QueryStrategy, method: str = "kmeans", candidates: int = 5,
                  queue_batch: int = 20, seed: int = 0):
         self.base = base
-        self.uses_llm_predictions = base.uses_llm_predictions
         self.method = method
         self.candidates = candidates
         self.queue_batch = queue_batch
         self.seed = seed
+
+    @property
+    def uses_llm_predictions(self) -> bool:  # what the base strategy reads, the batch reads
+        return self.base.uses_llm_predictions
 
     def query(self, outputs, indices_unlabeled, n, indices_labeled=None, rng=None) -> np.ndarray:
         if self.method not in ("kmeans", "coreset"):

@@ -33,6 +33,8 @@ DEFAULTS: dict = {"lr": 5e-5, "batch_size": 16, "max_length": 256, "weight_decay
 
 
 class BackboneTagger(CRFDecoding):
+    _net_attr = "model_"
+
     def __init__(self, *, path: str | Path | None = None, max_epochs: int = 5, seed: int = 0,
                  device: str | None = None, **hyper):
         self.path = path
@@ -175,12 +177,6 @@ class BackboneTagger(CRFDecoding):
 
     def _crf(self) -> CRF:
         return self.chain_
-
-    def _module(self):
-        return self.model_
-
-    def _set_module(self, module) -> None:
-        self.model_ = module
 
     def embed(self, X) -> np.ndarray:
         """Mean of the last hidden layer over each word's first subword; zeros when empty."""

@@ -17,9 +17,6 @@ import torch
 from model.ner.crf import CRF
 from model.ner.spans import bio_entities, span_probability
 
-WANTS = ("viterbi", "marginals", "decode", "embed")
-
-
 @dataclass
 class Decoded:
     """One sentence: Viterbi tags, log p(path | x), token marginals and entity spans
@@ -52,11 +49,13 @@ def batch_tables(crf: CRF, emis: torch.Tensor, mask: torch.Tensor, lengths: list
 
 
 class CRFDecoding:
-    """Mixin: prediction methods over ``self._run(X, want, mc)`` (one of ``WANTS``) and the CRF
-    returned by ``self._crf()``; the class provides ``tags_`` and ``_module()`` (the torch module
-    whose dropout MC sampling switches on)."""
+    """Mixin: prediction methods over ``self._run(X, want, mc)`` (``want`` one of "viterbi",
+    "marginals", "decode", "embed") and the CRF returned by ``self._crf()``; the class provides
+    ``tags_``, ``_check()`` and names in ``_net_attr`` the attribute holding its torch module
+    (whose dropout MC sampling switches on)."""
 
     tags_: list[str]
+    _net_attr: str
 
     def _run(self, X, want: str, mc: bool = False) -> list:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -104,7 +103,7 @@ class CRFDecoding:
         the network: switching the serving network to train mode would race with /predict."""
         self._check()
         sampler = copy.copy(self)
-        sampler._set_module(copy.deepcopy(self._module()))
+        setattr(sampler, self._net_attr, copy.deepcopy(getattr(self, self._net_attr)))
         return mc_dropout_samples(sampler._run, X, len(self.tags_), n_samples, seed)
 
 

@@ -44,6 +44,8 @@ _ARCH = ("word_dim", "char_dim", "char_filters", "shape_dim", "hidden", "dropout
 
 
 class NERTagger(CRFDecoding):
+    _net_attr = "net_"
+
     def __init__(self, *, max_epochs: int = 50, seed: int = 0, device: str | None = None,
                  **hyper):
         self.max_epochs = max_epochs
@@ -196,12 +198,6 @@ class NERTagger(CRFDecoding):
 
     def _crf(self):
         return self.net_.crf
-
-    def _module(self):
-        return self.net_
-
-    def _set_module(self, module) -> None:
-        self.net_ = module
 
     def embed(self, X) -> np.ndarray:
         """Mean-pooled BiLSTM states (n, 2 * hidden); zeros for an empty sentence."""

@@ -21,7 +21,6 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,6 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
 SECRETS = {"LABEL_STUDIO_API_KEY": "lsTok3n-BENCH-6610-secret", "BASIC_AUTH_PASS": "bAsicPw-BENCH-2201",
            "WEBHOOK_SECRET": "whS3cret-BENCH-7788", "LLM_API_KEY": "sk-LLMkey-BENCH-3394"}
 
@@ -105,25 +103,19 @@ def crash_fit_phase(be, fake, auth, start_backend) -> tuple[dict, object]:
 def crash_save_phase(kills: int, tiny_model: Path) -> dict:
     from backend.model_store import ModelStore
     from tests.faults.conftest import seed_version
-    from tests.faults.test_crash import _SAVE_LOOP, _tree_hash
+    from tests.faults.harness import kill_during_save, tree_hash
 
     root = Path(tempfile.mkdtemp(prefix="bench-save-")) / "var"
     seed_version(root, 1, tiny_model)
-    want = _tree_hash(tiny_model)
+    want = tree_hash(tiny_model)
     rng = random.Random(11)
     mid, ok = 0, 0
     for _ in tqdm(range(kills), desc="SIGKILL during save"):
-        proc = subprocess.Popen([sys.executable, "-c", _SAVE_LOOP, str(root), str(tiny_model)], cwd=REPO,
-                                env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE)
-        proc.stdout.readline()
-        time.sleep(rng.uniform(0.02, 0.4))
-        proc.kill()
-        proc.wait(10)
+        mid += kill_during_save(root, tiny_model, rng)
         store = ModelStore(root)
         vdir = store.project_dir(1) / "versions"
-        mid += any(p.name.startswith(".tmp-") for p in vdir.iterdir())
         listed = store.versions(1)
-        good = all(_tree_hash(store.version_dir(1, v["version"]) / "model") == want for v in listed)
+        good = all(tree_hash(store.version_dir(1, v["version"]) / "model") == want for v in listed)
         good &= store.serving_version(1) in {v["version"] for v in listed}
         store.cleanup_partial()
         ok += good and not any(p.name.startswith(".tmp-") for p in vdir.iterdir())

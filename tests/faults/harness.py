@@ -1,11 +1,16 @@
 """Scenario drivers shared by the fault tests and ``benchmarks.bench_faults``: Hausa tasks with gold
-annotations, Label Studio-shaped webhook payloads, the webhook storm, and waiting for the backend's
-job queue to go idle. Everything talks HTTP to a running backend (``tests.conftest.BackendProcess``)
+annotations, Label Studio-shaped webhook payloads, the webhook storm, waiting for the backend's
+job queue to go idle, and a SIGKILL landing inside a model save. Everything talks HTTP to a running backend (``tests.conftest.BackendProcess``)
 and a ``FakeLabelStudio``, so the same code measures and asserts.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import random
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +20,7 @@ import requests
 
 from model.conll import read_conll
 from model.tokenize import bio_to_spans, join_tokens
-from tests.conftest import NER_CONFIG
+from tests.conftest import NER_CONFIG, REPO
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 HAU_TRAIN = SHARED / "data" / "masakhaner2" / "hau" / "train.txt"
@@ -130,3 +135,35 @@ def storm(url: str, fake, project: int, task_ids: list[int], regions: list[list[
             "in_time": sum(1 for d, c in zip(lat, statuses) if d < 1.0 and 200 <= c < 300),
             "p50": pct(lat, 50), "p95": pct(lat, 95), "max": max(lat), "max_active": max_active[0],
             "mean": statistics.fmean(lat)}
+
+
+SAVE_LOOP = """
+import shutil, sys
+from backend.model_store import ModelStore
+store, src = ModelStore(sys.argv[1]), sys.argv[2]
+print("ready", flush=True)
+while True:
+    store.save_version(1, lambda d: shutil.copytree(src, d, dirs_exist_ok=True) and None, {"event": "loop"})
+"""
+
+
+def tree_hash(d: Path) -> str:
+    """Hash of every file's relative path and bytes under ``d``: equal trees, equal hashes."""
+    h = hashlib.sha256()
+    for p in sorted(x for x in d.rglob("*") if x.is_file()):
+        h.update(str(p.relative_to(d)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def kill_during_save(root: Path, src: Path, rng: random.Random) -> bool:
+    """Run a process that saves ``src`` as new versions of project 1 in a loop, SIGKILL it at a
+    random moment; True when the kill landed inside a save (a ``.tmp-`` directory is left)."""
+    proc = subprocess.Popen([sys.executable, "-c", SAVE_LOOP, str(root), str(src)], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"ready"
+    time.sleep(rng.uniform(0.02, 0.4))
+    proc.kill()
+    proc.wait(10)
+    from backend.model_store import ModelStore
+
+    return any(p.name.startswith(".tmp-") for p in (ModelStore(root).project_dir(1) / "versions").iterdir())

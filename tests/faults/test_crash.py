@@ -5,22 +5,19 @@ loaded, and the interrupted job is retried or its failure is recorded with the c
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import NER_CONFIG, REPO
+from tests.conftest import NER_CONFIG
 from tests.faults.conftest import seed_version
-from tests.faults.harness import hausa, serving, setup, wait_idle
+from tests.faults.harness import hausa, kill_during_save, serving, setup, tree_hash, wait_idle
 
 
 def _predict(url: str, project: int, text: str = "Musa Yaradua ya je Kano") -> dict:
@@ -72,45 +69,22 @@ def test_sigkill_during_fit_keeps_old_version_and_retries(fake_ls, ls_env, backe
     assert _predict(again.url, 1)["results"][0]["model_version"] == "v2"
 
 
-_SAVE_LOOP = """
-import shutil, sys
-from backend.model_store import ModelStore
-store, src = ModelStore(sys.argv[1]), sys.argv[2]
-print("ready", flush=True)
-while True:
-    store.save_version(1, lambda d: shutil.copytree(src, d, dirs_exist_ok=True) and None, {"event": "loop"})
-"""
-
-
-def _tree_hash(d: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(x for x in d.rglob("*") if x.is_file()):
-        h.update(str(p.relative_to(d)).encode() + p.read_bytes())
-    return h.hexdigest()
-
-
 def test_sigkill_during_save_never_publishes_a_partial_model(tiny_model, tmp_path):
     from backend.model_store import ModelStore
     from model.local import LocalModel
 
     root = tmp_path / "var"
     seed_version(root, 1, tiny_model)
-    want = _tree_hash(tiny_model)
+    want = tree_hash(tiny_model)
     rng = random.Random(7)
     mid_save = 0
     for _ in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", _SAVE_LOOP, str(root), str(tiny_model)], cwd=REPO,
-                                env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE)
-        assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0.02, 0.4))
-        proc.kill()
-        proc.wait(10)
+        mid_save += kill_during_save(root, tiny_model, rng)
         store = ModelStore(root)
         vdir = store.project_dir(1) / "versions"
-        mid_save += any(p.name.startswith(".tmp-") for p in vdir.iterdir())
         listed = store.versions(1)
         for v in listed:  # every listed version is complete, byte for byte
-            assert _tree_hash(store.version_dir(1, v["version"]) / "model") == want, v["version"]
+            assert tree_hash(store.version_dir(1, v["version"]) / "model") == want, v["version"]
         serving_v = store.serving_version(1)
         assert serving_v in {v["version"] for v in listed}
         store.cleanup_partial()

@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from pathlib import Path
-from pathlib import Path
 from typing import Any
 
 from backend.errors import BadRequest, Conflict

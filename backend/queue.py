@@ -161,6 +161,4 @@ def make_queue(settings) -> JobQueue:
         from backend.rq_queue import RQQueue
 
         return RQQueue(settings.redis_url)
-    import os
-
     return InProcessQueue(settings.model_dir, workers=int(settings.env.get("JOB_THREADS", "1") or 1))

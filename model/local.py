@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from model.spec import ChoicesControl, NERControl, TaskSpec
-from model.tokenize import bio_to_spans, spans_to_bio, tokenize
+from model.tokenize import spans_to_bio, tokenize
 from model.types import Example, Span
 
 MODEL_FORMAT = 1

@@ -72,6 +72,15 @@ def _hash(feature: str) -> int:
     return zlib.crc32(feature.encode("utf-8")) % (SPARSE_BUCKETS - 1) + 1
 
 
+@lru_cache(maxsize=_CACHE)
+def _word_hashes(w: str) -> tuple[int, ...]:
+    """The hashed features a word key contributes in each role: itself, as the word 1 and 2 to
+    the left / right of another, and its affixes. One cached tuple per distinct word instead of
+    eight f-strings per token (same hash values)."""
+    return (_hash(f"w={w}"), _hash(f"w-1={w}"), _hash(f"w+1={w}"), _hash(f"w-2={w}"),
+            _hash(f"w+2={w}"), _hash(f"s3={w[-3:]}"), _hash(f"s2={w[-2:]}"), _hash(f"p3={w[:3]}"))
+
+
 def sparse_features(sent: Sequence[str]) -> np.ndarray:
     """Hashed CRF-style lexical features per token (n, N_SPARSE): the word, its +-2 neighbours,
     affixes, neighbouring shapes and the previous-word bigram.
@@ -80,19 +89,23 @@ def sparse_features(sent: Sequence[str]) -> np.ndarray:
     features (the classic CRF) learns faster than a BiLSTM; feeding them straight into the
     emission scores gives the tagger that head start, and the BiLSTM adds on top as data grows.
     """
-    keys = [word_key(t) for t in sent]
-    shapes = [SHAPES[word_shape(normalise(t))] for t in sent]
     n = len(sent)
-    out = np.zeros((n, N_SPARSE), dtype=np.int64)
-    for i, w in enumerate(keys):
-        prev2, prev = (keys[i - 2] if i > 1 else "<s>"), (keys[i - 1] if i else "<s>")
-        nxt, nxt2 = (keys[i + 1] if i + 1 < n else "</s>"), (keys[i + 2] if i + 2 < n else "</s>")
-        sp = shapes[i - 1] if i else "<s>"
-        sn = shapes[i + 1] if i + 1 < n else "</s>"
-        feats = (f"w={w}", f"w-1={prev}", f"w+1={nxt}", f"w-2={prev2}", f"w+2={nxt2}",
-                 f"s3={w[-3:]}", f"s2={w[-2:]}", f"p3={w[:3]}", f"sh={sp}|{shapes[i]}|{sn}",
-                 f"bi={prev}|{w}")
-        out[i] = [_hash(f) for f in feats]
+    if not n:
+        return np.zeros((0, N_SPARSE), dtype=np.int64)
+    keys = [word_key(t) for t in sent]
+    shapes = ["<s>", *(SHAPES[word_shape(normalise(t))] for t in sent), "</s>"]
+    begin, end = _word_hashes("<s>"), _word_hashes("</s>")
+    h = np.array([begin, begin, *map(_word_hashes, keys), end, end], dtype=np.int64)  # (n + 4, 8)
+    out = np.empty((n, N_SPARSE), dtype=np.int64)
+    out[:, 0] = h[2:n + 2, 0]   # w
+    out[:, 1] = h[1:n + 1, 1]   # w-1
+    out[:, 2] = h[3:n + 3, 2]   # w+1
+    out[:, 3] = h[0:n, 3]       # w-2
+    out[:, 4] = h[4:n + 4, 4]   # w+2
+    out[:, 5:8] = h[2:n + 2, 5:8]  # s3, s2, p3
+    out[:, 8] = [_hash(f"sh={shapes[i]}|{shapes[i + 1]}|{shapes[i + 2]}") for i in range(n)]
+    prev = ["<s>", *keys]
+    out[:, 9] = [_hash(f"bi={prev[i]}|{keys[i]}") for i in range(n)]
     return out
 
 
@@ -161,11 +174,16 @@ class Vocab:
         words = self.encode_words(sent)
         normed = [_clip_chars(normalise(t)) for t in sent]
         shapes = np.array([word_shape(t) for t in normed], dtype=np.int64)
-        width = max((len(t) for t in normed), default=0) + 2  # + begin/end markers
+        lens = np.array([len(t) for t in normed], dtype=np.int64)
+        width = int(lens.max(initial=0)) + 2  # + begin/end markers
         chars = np.zeros((n, width), dtype=np.int64)
-        cget = self._c.get
-        for j, tok in enumerate(normed):
-            chars[j, :len(tok) + 2] = [BOUND, *(cget(c, UNK) for c in tok), BOUND]
+        if n:  # one scatter for the whole sentence instead of a numpy write per token
+            cget = self._c.get
+            rows = np.repeat(np.arange(n), lens)
+            cols = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + 1
+            chars[rows, cols] = [cget(c, UNK) for t in normed for c in t]
+            chars[:, 0] = BOUND
+            chars[np.arange(n), lens + 1] = BOUND
         return words, shapes, chars, sparse_features(sent)
 
 

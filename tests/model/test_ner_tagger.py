@@ -234,3 +234,30 @@ def test_crf_ignores_padding_and_matches_brute_force():
     got_end = span_probability(1, 3, 1, 2, alpha[0].numpy(), beta[0].numpy(),
                                emis[0].double().numpy(), trans, end, float(lz[0]))
     assert abs(got_end - brute_end) < 1e-6
+
+
+def test_encoding_keeps_the_feature_definitions_saved_models_were_trained_with():
+    """A saved tagger's weights mean what these hashed features meant when it was trained: the
+    word, its +-2 neighbours, affixes, the shape trigram and the bigram, exactly as spelled here,
+    and characters framed by begin/end markers. A faster encoder must give the same ids."""
+    from model.ner.features import (BOUND, SHAPES, UNK, Vocab, _hash, normalise, sparse_features, word_key,
+                                    word_shape)
+
+    sent = ["Musa", "ya", "je", "Kano", "ranar", "2023", "Ọ̀ṣun", ","]
+    keys = ["<s>", "<s>", *map(word_key, sent), "</s>", "</s>"]
+    shapes = ["<s>", *(SHAPES[word_shape(normalise(t))] for t in sent), "</s>"]
+    expected = []
+    for i in range(len(sent)):
+        w, k = keys[i + 2], i + 2
+        expected.append([_hash(f) for f in (
+            f"w={w}", f"w-1={keys[k - 1]}", f"w+1={keys[k + 1]}", f"w-2={keys[k - 2]}", f"w+2={keys[k + 2]}",
+            f"s3={w[-3:]}", f"s2={w[-2:]}", f"p3={w[:3]}", f"sh={shapes[i]}|{shapes[i + 1]}|{shapes[i + 2]}",
+            f"bi={keys[k - 1]}|{w}")])
+    assert sparse_features(sent).tolist() == expected
+    assert sparse_features([]).shape == (0, 10)
+
+    vocab = Vocab.build([["Musa", "ya", "je"]])
+    _, _, chars, _ = vocab.encode(["Musa", "Kanoo"])
+    assert chars.shape == (2, 7)
+    assert chars[0].tolist() == [BOUND, *(vocab._c[c] for c in "Musa"), BOUND, 0]
+    assert chars[1].tolist() == [BOUND, UNK, vocab._c["a"], UNK, UNK, UNK, BOUND]  # K, n, o unseen

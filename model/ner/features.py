@@ -167,42 +167,49 @@ class Vocab:
         out[known] = self.word_counts[ids[known] - 2]
         return out
 
-    def encode(self, sent: Sequence[str]) -> tuple[np.ndarray, ...]:
-        """One sentence -> (word ids (n,), shape ids (n,), char ids (n, C), sparse (n, K));
-        done once per sentence."""
-        n = len(sent)
-        words = self.encode_words(sent)
-        normed = [_clip_chars(normalise(t)) for t in sent]
+    def encode(self, sent: Sequence[str]) -> tuple:
+        """One sentence -> (word ids (n,), shape ids (n,), spellings (n,), sparse (n, K)); done
+        once per sentence. Spellings are the NFC, clipped words the char-CNN reads; ``collate``
+        turns each distinct one of a batch into character ids once."""
+        normed = tuple(_clip_chars(normalise(t)) for t in sent)
         shapes = np.array([word_shape(t) for t in normed], dtype=np.int64)
-        lens = np.array([len(t) for t in normed], dtype=np.int64)
-        width = int(lens.max(initial=0)) + 2  # + begin/end markers
-        chars = np.zeros((n, width), dtype=np.int64)
-        if n:  # one scatter for the whole sentence instead of a numpy write per token
+        return self.encode_words(sent), shapes, normed, sparse_features(sent)
+
+    def char_ids(self, spellings: Sequence[str]) -> np.ndarray:
+        """(U, C) character ids of each spelling framed by begin/end markers, zero-padded."""
+        lens = np.array([len(t) for t in spellings], dtype=np.int64)
+        u = len(spellings)
+        chars = np.zeros((max(u, 1), int(lens.max(initial=0)) + 2), dtype=np.int64)
+        if u:  # one scatter for all of them instead of a numpy write per word
             cget = self._c.get
-            rows = np.repeat(np.arange(n), lens)
+            rows = np.repeat(np.arange(u), lens)
             cols = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + 1
-            chars[rows, cols] = [cget(c, UNK) for t in normed for c in t]
-            chars[:, 0] = BOUND
-            chars[np.arange(n), lens + 1] = BOUND
-        return words, shapes, chars, sparse_features(sent)
+            chars[rows, cols] = [cget(c, UNK) for t in spellings for c in t]
+            chars[:u, 0] = BOUND
+            chars[np.arange(u), lens + 1] = BOUND
+        return chars
 
+    def collate(self, encoded: Sequence[tuple]) -> dict[str, np.ndarray]:
+        """Right-padded batch arrays: words/shapes/mask/spelling (B, L), sparse (B, L, K), and
+        chars (U, C) for the U distinct spellings of the batch; ``spelling`` indexes them.
 
-def collate(encoded: Sequence[tuple[np.ndarray, ...]]) -> dict[str, np.ndarray]:
-    """Right-padded batch arrays: words/shapes/mask (B, L), chars (B, L, C), sparse (B, L, K).
-    L >= 1 always."""
-    b = len(encoded)
-    max_len = max([len(e[0]) for e in encoded] + [1])
-    max_chars = max([e[2].shape[1] for e in encoded if len(e[0])] + [1])
-    words = np.zeros((b, max_len), dtype=np.int64)
-    shapes = np.zeros((b, max_len), dtype=np.int64)
-    chars = np.zeros((b, max_len, max_chars), dtype=np.int64)
-    mask = np.zeros((b, max_len), dtype=bool)
-    sparse = np.zeros((b, max_len, N_SPARSE), dtype=np.int64)
-    for i, (w, s, c, f) in enumerate(encoded):
-        n = len(w)
-        sparse[i, :n] = f
-        words[i, :n] = w
-        shapes[i, :n] = s
-        chars[i, :n, :c.shape[1]] = c
-        mask[i, :n] = True
-    return {"words": words, "shapes": shapes, "chars": chars, "mask": mask, "sparse": sparse}
+        Why distinct spellings: a batch of 256 sentences says "da", "ya" and "Kano" hundreds of
+        times, and the char-CNN's output depends on nothing but the spelling (it was a fifth of
+        the model time when re-scoring 10,000 tasks). L >= 1 always."""
+        b = len(encoded)
+        max_len = max([len(e[0]) for e in encoded] + [1])
+        words = np.zeros((b, max_len), dtype=np.int64)
+        shapes = np.zeros((b, max_len), dtype=np.int64)
+        spelling = np.zeros((b, max_len), dtype=np.int64)
+        mask = np.zeros((b, max_len), dtype=bool)
+        sparse = np.zeros((b, max_len, N_SPARSE), dtype=np.int64)
+        seen: dict[str, int] = {}
+        for i, (w, s, normed, f) in enumerate(encoded):
+            n = len(w)
+            sparse[i, :n] = f
+            words[i, :n] = w
+            shapes[i, :n] = s
+            spelling[i, :n] = [seen.setdefault(t, len(seen)) for t in normed]
+            mask[i, :n] = True
+        return {"words": words, "shapes": shapes, "chars": self.char_ids(list(seen)), "spelling": spelling,
+                "mask": mask, "sparse": sparse}

@@ -88,11 +88,13 @@ class BiLSTMCRF(nn.Module):
         self.crf = CRF(tags)
 
     def states(self, words: torch.Tensor, shapes: torch.Tensor, chars: torch.Tensor,
-               mask: torch.Tensor, sparse: torch.Tensor | None = None) -> torch.Tensor:
-        """BiLSTM states (B, L, 2H); zero at padded positions. Every sentence needs length >= 1."""
+               spelling: torch.Tensor, mask: torch.Tensor, sparse: torch.Tensor | None = None) -> torch.Tensor:
+        """BiLSTM states (B, L, 2H); zero at padded positions. Every sentence needs length >= 1.
+        ``chars`` (U, C) holds each distinct spelling of the batch once, ``spelling`` (B, L)
+        points into it (see ``Vocab.collate``)."""
         b, length = words.shape
         char_feat = words.new_zeros((b, length, self.char_cnn.proj.out_features), dtype=torch.float)
-        char_feat[mask] = self.char_cnn(chars[mask])  # real words only: padding costs nothing
+        char_feat[mask] = self.char_cnn(chars)[spelling[mask]]  # padding costs nothing
         x = torch.cat([self.word_emb(words), self.shape_emb(shapes), char_feat], dim=2)
         x = self.emb_dropout(x)
         if self.encoder == "cnn":

@@ -21,7 +21,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from model.ner.decoding import CRFDecoding, batch_tables
-from model.ner.features import Vocab, collate
+from model.ner.features import Vocab
 from model.ner.network import BiLSTMCRF
 from model.ner.spans import repair_bio
 from model.params import merged_params
@@ -110,7 +110,7 @@ class NERTagger(CRFDecoding):
             rng.shuffle(batches)
             total = 0.0
             for b in batches:
-                arrays = collate([self._word_dropout(enc[i], rng, p["word_dropout"]) for i in b])
+                arrays = self.vocab_.collate([self._word_dropout(enc[i], rng, p["word_dropout"]) for i in b])
                 t = self._tensors(arrays)
                 tags = torch.zeros_like(t["words"])
                 for r, i in enumerate(b):
@@ -172,7 +172,7 @@ class NERTagger(CRFDecoding):
         bs = self._params()["predict_batch_size"]
         for s in range(0, len(idx), bs):
             b = idx[s:s + bs]
-            yield b, self._tensors(collate([self.vocab_.encode(list(X[i])) for i in b]))
+            yield b, self._tensors(self.vocab_.collate([self.vocab_.encode(list(X[i])) for i in b]))
 
     @torch.no_grad()
     def _run(self, X, want: str, mc: bool = False):

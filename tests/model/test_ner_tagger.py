@@ -257,7 +257,8 @@ def test_encoding_keeps_the_feature_definitions_saved_models_were_trained_with()
     assert sparse_features([]).shape == (0, 10)
 
     vocab = Vocab.build([["Musa", "ya", "je"]])
-    _, _, chars, _ = vocab.encode(["Musa", "Kanoo"])
-    assert chars.shape == (2, 7)
-    assert chars[0].tolist() == [BOUND, *(vocab._c[c] for c in "Musa"), BOUND, 0]
-    assert chars[1].tolist() == [BOUND, UNK, vocab._c["a"], UNK, UNK, UNK, BOUND]  # K, n, o unseen
+    batch = vocab.collate([vocab.encode(["Musa", "Kanoo", "Musa"]), vocab.encode(["Kanoo"])])
+    chars, spelling = batch["chars"], batch["spelling"]
+    assert chars.tolist() == [[BOUND, *(vocab._c[c] for c in "Musa"), BOUND, 0],
+                              [BOUND, UNK, vocab._c["a"], UNK, UNK, UNK, BOUND]]  # K, n, o unseen
+    assert spelling.tolist() == [[0, 1, 0], [1, 0, 0]] and batch["mask"].tolist() == [[1, 1, 1], [1, 0, 0]]

@@ -143,12 +143,12 @@ class NERTagger(CRFDecoding):
         return epoch, history
 
     def _word_dropout(self, e, rng, alpha):
-        words, shapes, chars, sparse = e
+        words, shapes, spellings, sparse = e
         if alpha <= 0:
             return e
         freq = self.vocab_.word_frequencies(words)
         drop = rng.random(len(words)) < alpha / (alpha + freq)
-        return np.where(drop & (words >= 2), 1, words), shapes, chars, sparse
+        return np.where(drop & (words >= 2), 1, words), shapes, spellings, sparse
 
     def _dev_f1(self, dev_x, dev_y) -> float:
         from seqeval.metrics import f1_score

@@ -67,9 +67,13 @@ SPARSE_BUCKETS = 2 ** 18  # hashed lexical features; bucket 0 is padding
 N_SPARSE = 10             # features per token
 
 
-@lru_cache(maxsize=4 * _CACHE)
-def _hash(feature: str) -> int:
+def _bucket(feature: str) -> int:
     return zlib.crc32(feature.encode("utf-8")) % (SPARSE_BUCKETS - 1) + 1
+
+
+# memoised for the features of word pairs (shape trigram, bigram); a single word's features are
+# memoised as a whole by _word_hashes, so they need not fill this cache a second time
+_hash = lru_cache(maxsize=4 * _CACHE)(_bucket)
 
 
 @lru_cache(maxsize=_CACHE)
@@ -77,8 +81,8 @@ def _word_hashes(w: str) -> tuple[int, ...]:
     """The hashed features a word key contributes in each role: itself, as the word 1 and 2 to
     the left / right of another, and its affixes. One cached tuple per distinct word instead of
     eight f-strings per token (same hash values)."""
-    return (_hash(f"w={w}"), _hash(f"w-1={w}"), _hash(f"w+1={w}"), _hash(f"w-2={w}"),
-            _hash(f"w+2={w}"), _hash(f"s3={w[-3:]}"), _hash(f"s2={w[-2:]}"), _hash(f"p3={w[:3]}"))
+    return tuple(_bucket(f) for f in (f"w={w}", f"w-1={w}", f"w+1={w}", f"w-2={w}", f"w+2={w}",
+                                      f"s3={w[-3:]}", f"s2={w[-2:]}", f"p3={w[:3]}"))
 
 
 def sparse_features(sent: Sequence[str]) -> np.ndarray:

@@ -30,8 +30,9 @@ def test_predictions_keep_flowing_across_a_restart(sig, backend_process, tiny_mo
             try:
                 r = requests.post(f"{be.url}/predict", json=body, timeout=10)
                 seen.append((time.monotonic(), r.json()["results"][0]["model_version"] if r.ok else f"http-{r.status_code}"))
-            except (requests.ConnectionError, requests.Timeout) as e:
-                # refused, reset, or parked in the backlog of the stopping server: retry, like a user would
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+                # refused, reset, cut off mid-body by the kill, or parked in the backlog of the
+                # stopping server: retry, like a user would
                 seen.append((time.monotonic(), "timeout" if isinstance(e, requests.Timeout) else "conn"))
                 time.sleep(0.05)
 

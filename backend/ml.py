@@ -188,7 +188,9 @@ class MLBackend:
             if not got:
                 raise Conflict(f"project {project_id} is being trained by another worker")
             model = LocalModel(spec, ner_backbone=self.settings.ner_backbone,
-                               ner_params={"max_epochs": self.settings.ner_max_epochs}).fit(examples)
+                               ner_params={"max_epochs": self.settings.ner_max_epochs},
+                               ner_aux=self.settings.ner_aux_data,
+                               ner_aux_max=self.settings.ner_aux_max).fit(examples)
             meta = {"event": event, "metrics": model.metrics_, "n_examples": len(examples),
                     "n_human": len(human), "auto_accepted_task_ids": sorted(e.task_id for e in auto),
                     "live_agreement": {k: v.get("entity_f1") for k, v in agreement.get("sources", {}).items()}}

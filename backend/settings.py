@@ -11,6 +11,8 @@
 | `PREDICT_SOURCE` | `auto` | what `/predict` returns: `model` (local model), `llm`, `both` (LLM first, model as fallback), `auto` (= `both` when the LLM is on, else `model`) |
 | `QUERY_STRATEGY` | `least_confidence` | active-learning strategy whose scores order Label Studio's queue |
 | `NER_BACKBONE` | *(unset)* | local path of a Hugging Face token-classification model to fine-tune instead of the from-scratch tagger |
+| `NER_AUX_DATA` | *(unset)* | comma-separated labelled CoNLL files of related languages (e.g. MasakhaNER pcm, ibo, yor train sets) the NER model trains on beside the project's annotations; entity types the project lacks become O |
+| `NER_AUX_MAX` | `2000` | sentences sampled from `NER_AUX_DATA` per training (each retrain pays for them) |
 | `NER_MAX_EPOCHS` | `30` | epoch cap of the from-scratch tagger (early stopping usually stops sooner) |
 | `TRAIN_MIN_ANNOTATIONS` | `1` | annotations a project needs before training starts |
 | `WRITE_PREDICTIONS` | `true` | after each training, write scored predictions for unlabelled tasks and set the project's model_version |
@@ -33,6 +35,15 @@ def _bool(v: str | None, default: bool) -> bool:
     return default if v is None or v == "" else v.strip().lower() in _TRUE
 
 
+def _paths(v: str | None) -> tuple[str, ...]:
+    """Comma-separated files that must exist: a typo fails at start-up, not at the first retrain."""
+    paths = tuple(p.strip() for p in (v or "").split(",") if p.strip())
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise ValueError(f"NER_AUX_DATA: no such file(s): {', '.join(missing)}")
+    return paths
+
+
 @dataclass(frozen=True)
 class Settings:
     model_dir: Path = Path("var")
@@ -45,6 +56,8 @@ class Settings:
     predict_source: str = "auto"
     query_strategy: str = "least_confidence"
     ner_backbone: str | None = None
+    ner_aux_data: tuple[str, ...] = ()
+    ner_aux_max: int = 2000
     ner_max_epochs: int = 30
     train_min_annotations: int = 1
     write_predictions: bool = True
@@ -68,6 +81,8 @@ class Settings:
             predict_source=source,
             query_strategy=e.get("QUERY_STRATEGY", "least_confidence"),
             ner_backbone=(e.get("NER_BACKBONE") or None),
+            ner_aux_data=_paths(e.get("NER_AUX_DATA")),
+            ner_aux_max=int(e.get("NER_AUX_MAX", "2000")),
             ner_max_epochs=int(e.get("NER_MAX_EPOCHS", "30")),
             train_min_annotations=int(e.get("TRAIN_MIN_ANNOTATIONS", "1")),
             write_predictions=_bool(e.get("WRITE_PREDICTIONS"), True),

@@ -9,6 +9,8 @@ Suites (each one run <= ~15 min on 2 shared cores; run them one at a time):
   clusters  as goals, with word-cluster features learnt from the pool's raw text (MNLP vs random)
   clusters50 the same with batches of 50 (18 rounds, to 1,000 labels)
   clusters_er50  as clusters50 from the paper's entity-rich seed set of 100, to 900 labels
+  transfer  as clusters, every training set also holds the labelled pcm, ibo and yor train sets
+            (20,156 sentences of other languages, not counted as labels); to 600 labels
   strategies hau CRF, MNLP and diverse (k-means) least confidence vs random, 3 rounds
   tagger    hau, NERTagger (the served model), least confidence vs random, fewer rounds
   yor, swa  the CRF, MNLP and least confidence vs random (to 1,100 labels; random to 4,000)
@@ -34,6 +36,9 @@ NER = "../shared/data/masakhaner2"
 REF_CRF_FULL = {"hau": 0.714, "yor": 0.783, "swa": 0.883}  # shared/README.md, same CRF
 ANCHOR = {"lc_fraction": 0.19, "random_fraction": 0.70, "ratio": 0.27}
 
+# labelled MasakhaNER corpora of other Nigerian-news languages, for the cross-lingual suite
+TRANSFER_FROM = ("pcm", "ibo", "yor")
+
 SUITES: dict[str, dict] = {
     "anchor": dict(data=f"{NER}/hau", model="crf", strategies=["least_confidence"],
                    seed_size=100, batch_size=100, rounds=14, random_extend=[2000, 3000, 4000]),
@@ -49,6 +54,11 @@ SUITES: dict[str, dict] = {
                           model_params={"cluster_text": f"{NER}/hau/train.txt"},
                           seed_size=100, seed_sampler="entity-rich", batch_size=50, rounds=16,
                           random_extend=[1000, 2000, 3000, 4000]),
+    "transfer": dict(data=f"{NER}/hau", model="crf", strategies=["mnlp"],
+                     model_params={"cluster_text": f"{NER}/hau/train.txt"},
+                     aux_data=[f"{NER}/{lang}/train.txt" for lang in TRANSFER_FROM],
+                     seed_size=100, batch_size=100, rounds=5,
+                     random_extend=[800, 1000, 1500, 2000], jobs=2),
     "strategies": dict(data=f"{NER}/hau", model="crf",
                        strategies=["mnlp", "diverse:least_confidence"],
                        seed_size=100, batch_size=100, rounds=3, random_extend=[]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,10 +54,15 @@ class LocalModel:
     """``fit(examples) -> self``, ``predict(texts) -> LocalPrediction``s, ``save``/``load``."""
 
     def __init__(self, spec: TaskSpec, *, ner_backbone: str | None = None, ner_params: dict | None = None,
-                 seed: int = 0):
+                 ner_aux: Sequence[str] = (), ner_aux_max: int | None = 2000, seed: int = 0):
         self.spec = spec
         self.ner_backbone = ner_backbone
         self.ner_params = dict(ner_params or {})
+        # labelled CoNLL corpora of related languages trained beside the project's own labels
+        # (``model.conll.read_aux_corpora``); only a seeded sample of ner_aux_max sentences, since
+        # every retrain pays for them
+        self.ner_aux = tuple(ner_aux)
+        self.ner_aux_max = ner_aux_max
         self.seed = seed
 
     # -- training ------------------------------------------------------------------------------
@@ -80,8 +86,14 @@ class LocalModel:
                 X.append([t.text for t in toks])
                 y.append(spans_to_bio(toks, spans))
             if X:
-                self.tagger_ = self._new_tagger().fit(X, y)
                 self.metrics_["n_entities"] = sum(t.startswith("B-") for tags in y for t in tags)
+                if self.ner_aux:
+                    from model.conll import read_aux_corpora
+                    aux_x, aux_y = read_aux_corpora(self.ner_aux, self.spec.ner.labels,
+                                                    self.ner_aux_max, self.seed)
+                    X, y = aux_x + X, aux_y + y
+                    self.metrics_["n_aux_sentences"] = len(aux_x)
+                self.tagger_ = self._new_tagger().fit(X, y)
         if self.spec.choices is not None:
             allowed = set(self.spec.choices.choices)
             pairs = [(ex.text, [c for c in ex.choices if c in allowed]) for ex in examples]

@@ -27,7 +27,7 @@ import numpy as np
 
 from model.active import ModelOutputs, RoutingPolicy, fit_thresholds, get_strategy, strategy_names
 from model.active.sampling import entity_rich_sample, random_sample
-from model.simulate_models import MODEL_KINDS, Data, evaluate, load_data, make_model
+from model.simulate_models import MODEL_KINDS, Data, evaluate, load_aux, load_data, make_model
 from model.simulate_oracles import GoldOracle, buy_labels, make_llm_oracle
 
 # Human price: a LOWER bound, so the LLM saving we report is a floor. Amazon SageMaker Ground
@@ -69,6 +69,8 @@ class Config:
     llm_samples: int = 3
     human_cost_per_sentence: float = HUMAN_COST_PER_SENTENCE
     random_extend: list[int] = field(default_factory=list)
+    aux_data: list[str] = field(default_factory=list)  # CoNLL files always trained on, never bought
+    jobs: int = 1                                      # (seed, arm) runs in parallel processes
     out: str = "benchmarks/out/simulate"
 
     def arms(self) -> list[tuple[str, str]]:
@@ -82,8 +84,10 @@ class Config:
 
 
 def _fit(cfg: Config, data: Data, idx: Sequence[int], labels: dict[int, list], seed: int) -> Any:
+    """A fresh model on the auxiliary corpora (free, not counted) + every label bought so far."""
     model = make_model(cfg.model, seed=seed, **cfg.model_params)
-    return model.fit([data.X[i] for i in idx], [labels[i] for i in idx])
+    return model.fit(data.X_aux + [data.X[i] for i in idx],
+                     data.Y_aux + [labels[i] for i in idx])
 
 
 def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed: int,
@@ -158,9 +162,12 @@ def _targets(cfg: Config, strategy_name: str, n_seed: int) -> list[int]:
     return t
 
 
-def full_data_f1(cfg: Config, data: Data) -> float:
+def full_data_f1(cfg: Config, data: Data, with_aux: bool = True) -> float:
+    """Test F1 of the same model on every pool label (plus the auxiliary corpora unless told not
+    to): the ceiling "95 % of full-data F1" is read against."""
     model = make_model(cfg.model, seed=0, **cfg.model_params)
-    model.fit(data.X, data.Y)
+    aux_x, aux_y = (data.X_aux, data.Y_aux) if with_aux else ([], [])
+    model.fit(aux_x + list(data.X), aux_y + list(data.Y))
     return evaluate(data, model)["f1"]
 
 
@@ -169,7 +176,12 @@ def run(cfg: Config) -> dict[str, Any]:
     from tqdm import tqdm
 
     from model.simulate_plot import summarise, write_outputs
+    if cfg.jobs > 1 and any(o != "gold" for _, o in cfg.arms()):
+        raise ValueError("--jobs > 1 needs gold oracles only (an LLM oracle holds a server "
+                         "connection and a cache that processes cannot share)")
     data = load_data(cfg.task, cfg.data, cfg.max_pool, cfg.max_test)
+    if cfg.aux_data:
+        load_aux(data, cfg.aux_data)
     oracles: dict[str, Any] = {"gold": GoldOracle(data.Y)}
     if any(o != "gold" for _, o in cfg.arms()):
         oracles["llm"] = make_llm_oracle(data, cfg.data, cfg.llm_model, cfg.llm_samples,
@@ -177,6 +189,8 @@ def run(cfg: Config) -> dict[str, Any]:
     t0 = time.perf_counter()
     full = cfg.full_f1 if cfg.full_f1 is not None else full_data_f1(cfg, data)
     full_s = time.perf_counter() - t0
+    # the baseline the auxiliary corpora must beat, measured in the same run: pool labels only
+    pool_only = full_data_f1(cfg, data, with_aux=False) if cfg.aux_data else None
     rows: list[dict] = []
     arms = cfg.arms()
     try:
@@ -186,28 +200,53 @@ def run(cfg: Config) -> dict[str, Any]:
             oracles["llm"].close()
     result = {"config": asdict(cfg), "pool_size": len(data.X), "test_size": len(data.X_test),
               "full_data_f1": full, "full_data_f1_given": cfg.full_f1 is not None,
-              "full_data_fit_s": round(full_s, 1), "rows": rows}
+              "full_data_fit_s": round(full_s, 1), "aux_size": len(data.X_aux),
+              "pool_only_full_data_f1": pool_only, "rows": rows}
     result["summary"] = summarise(result)
     write_outputs(result, Path(cfg.out))
     return result
 
 
+def _seed_set(cfg: Config, data: Data, seed: int) -> np.ndarray:
+    srng = np.random.default_rng(seed)
+    if cfg.seed_sampler == "entity-rich" and data.task == "ner":
+        return entity_rich_sample(data.Y, cfg.seed_size, srng)
+    return random_sample(len(data.X), cfg.seed_size, srng)
+
+
 def _run_all(cfg: Config, data: Data, arms: list[tuple[str, str]], oracles: dict[str, Any],
              tqdm: Any) -> list[dict]:
-    rows: list[dict] = []
-    total = sum(len(_targets(cfg, s, cfg.seed_size)) + 1 for s, _ in arms) * len(cfg.seeds)
-    with tqdm(total=total, desc="simulate",
-              unit="round") as bar:
-        for seed in cfg.seeds:
-            srng = np.random.default_rng(seed)
-            if cfg.seed_sampler == "entity-rich" and data.task == "ner":
-                seed_idx = entity_rich_sample(data.Y, cfg.seed_size, srng)
-            else:
-                seed_idx = random_sample(len(data.X), cfg.seed_size, srng)
-            for strategy_name, oracle_name in arms:
-                rows += run_arm(cfg, data, strategy_name, oracle_name, seed, seed_idx, oracles,
-                                bar)
-    return rows
+    """Every (seed, arm) run, in order; with ``cfg.jobs > 1`` in forked worker processes."""
+    runs = [(seed, s, o) for seed in cfg.seeds for s, o in arms]
+    total = sum(len(_targets(cfg, s, cfg.seed_size)) + 1 for _, s, _ in runs)
+    with tqdm(total=total, desc="simulate", unit="round") as bar:
+        if cfg.jobs <= 1 or len(runs) == 1:
+            return [row for seed, s, o in runs
+                    for row in run_arm(cfg, data, s, o, seed, _seed_set(cfg, data, seed),
+                                       oracles, bar)]
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        global _FORKED
+        _FORKED = (cfg, data, oracles)  # inherited by fork, not pickled: the data can be large
+        with ProcessPoolExecutor(min(cfg.jobs, len(runs)),
+                                 mp_context=multiprocessing.get_context("fork")) as ex:
+            futures = [ex.submit(_run_forked, seed, s, o) for seed, s, o in runs]
+            results = []
+            for f in futures:  # in submission order, so rows come out as in a serial run
+                results.append(f.result())
+                bar.update(len(results[-1]))
+        return [row for res in results for row in res]
+
+
+_FORKED: tuple[Config, Data, dict[str, Any]] | None = None
+
+
+def _run_forked(seed: int, strategy_name: str, oracle_name: str) -> list[dict]:
+    import torch
+    torch.set_num_threads(1)
+    cfg, data, oracles = _FORKED  # type: ignore[misc]
+    return run_arm(cfg, data, strategy_name, oracle_name, seed, _seed_set(cfg, data, seed),
+                   oracles)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-extend", type=int, nargs="*", default=[], metavar="N",
                    help="extra labelled-set sizes for the random arm beyond the last round "
                         "(cheap: random needs no pool scoring), e.g. 2000 3000 4000")
+    p.add_argument("--aux-data", nargs="*", default=[], metavar="CONLL",
+                   help="labelled CoNLL files of other languages (e.g. "
+                        "../shared/data/masakhaner2/pcm/train.txt) added to every training set: "
+                        "never in the pool, never counted as labels; the run also reports the "
+                        "full-data F1 without them")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="run (seed, arm) pairs in this many processes (gold oracle only)")
     p.add_argument("--max-pool", type=int, default=None, help="subsample the train pool")
     p.add_argument("--max-test", type=int, default=None, help="subsample the test set")
     p.add_argument("--full-f1", type=float, default=None,
@@ -275,7 +321,7 @@ def config_from_args(a: argparse.Namespace) -> Config:
                   model_params=params, min_consistency=a.min_consistency,
                   min_agreement=a.min_agreement, route_target=a.route_target, llm_model=a.llm_model, fake_llm=a.fake_llm,
                   llm_samples=a.llm_samples, human_cost_per_sentence=a.human_cost_per_sentence,
-                  random_extend=a.random_extend,
+                  random_extend=a.random_extend, aux_data=a.aux_data, jobs=a.jobs,
                   out=a.out)
 
 

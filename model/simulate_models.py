@@ -34,6 +34,10 @@ class Data:
     X_test: list
     Y_test: list
     labels: list[str] = field(default_factory=list)
+    # labelled corpora of *other* languages/projects: in every training set, never in the pool,
+    # never counted as labels bought (cross-lingual transfer; see ``load_aux``)
+    X_aux: list = field(default_factory=list)
+    Y_aux: list = field(default_factory=list)
 
 
 def load_data(task: str, path: str | Path, max_pool: int | None = None,
@@ -60,6 +64,18 @@ def load_data(task: str, path: str | Path, max_pool: int | None = None,
         keep = np.sort(rng.choice(len(Xt), max_test, replace=False))
         Xt, Yt = [Xt[i] for i in keep], [Yt[i] for i in keep]
     return Data(task, X, Y, Xt, Yt, labels)
+
+
+def load_aux(data: Data, paths: Sequence[str | Path]) -> Data:
+    """Add auxiliary labelled corpora (``model.conll.read_aux_corpora``: types the pool lacks
+    become O) to ``data``: trained on every round, never in the pool, never counted as labels."""
+    from model.conll import read_aux_corpora
+    if data.task != "ner":
+        raise ValueError("auxiliary corpora are supported for NER (CoNLL) only")
+    X, Y = read_aux_corpora(paths, data.labels)
+    data.X_aux += X
+    data.Y_aux += Y
+    return data
 
 
 def evaluate(data: Data, model: Any) -> dict[str, float]:

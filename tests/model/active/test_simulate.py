@@ -216,3 +216,51 @@ def test_word_clusters_group_words_by_context_and_feed_the_crf(tmp_path):
     with_cl = p_loc(CRFTagger(max_iterations=50, cluster_text=str(path)).fit(X, y))
     without = p_loc(CRFTagger(max_iterations=50).fit(X, y))
     assert with_cl > without + 0.2, (with_cl, without)
+
+
+def test_auxiliary_corpora_train_every_round_but_are_never_bought(synthetic, tmp_path):
+    """A labelled corpus of another "language" (same cues, other names) lifts the curve from the
+    first round, while the labels counted, the pool and the items bought are the project's own;
+    entity types the project lacks become O, and the run reports full-data F1 without the corpus
+    too."""
+    aux = write_synthetic(tmp_path / "aux", seed=7, n_pool=300, entity_share=1.0)
+    with open(aux / "train.txt", "a", encoding="utf-8") as fh:
+        fh.write("Tomorrow B-EVENT\nparade I-EVENT\n\n")  # a type the project does not have
+    common = dict(data=str(synthetic), model="crf", strategies=["least_confidence"], seed_size=10,
+                  batch_size=10, rounds=1, seeds=[0], model_params={"max_iterations": 50})
+    plain = run(Config(**common, out=str(tmp_path / "plain")))
+    data = load_data("ner", synthetic)
+    bought = []
+
+    class Recording(GoldOracle):
+        def label(self, i):
+            bought.append(i)
+            return super().label(i)
+
+    cfg = Config(**common, aux_data=[str(aux / "train.txt")], out=str(tmp_path / "aux_out"))
+    from model.simulate_models import load_aux
+    load_aux(data, cfg.aux_data)
+    assert len(data.X_aux) == 301 and data.Y_aux[-1] == ["O", "O"]
+    rows = run_arm(cfg, data, "least_confidence", "gold", 0, np.arange(10),
+                   {"gold": Recording(data.Y)})
+    assert [r["n_labeled"] for r in rows] == [10, 20] and len(bought) == len(set(bought)) == 20
+    assert max(bought) < len(data.X)  # only pool items were ever bought
+
+    with_aux = run(cfg)
+    assert with_aux["aux_size"] == 301
+    assert with_aux["pool_only_full_data_f1"] == pytest.approx(plain["full_data_f1"])
+    f1 = lambda res: [r["f1"] for r in res["rows"] if r["strategy"] == "random"]  # noqa: E731
+    assert f1(with_aux)[0] > f1(plain)[0] + 0.3, (f1(with_aux), f1(plain))  # 10 labels + aux
+
+
+def test_parallel_jobs_give_the_serial_rows(synthetic, tmp_path):
+    common = dict(data=str(synthetic), model="crf", strategies=["least_confidence"], seed_size=10,
+                  batch_size=10, rounds=2, seeds=[0, 1], model_params={"max_iterations": 30},
+                  full_f1=0.5)
+    serial = run(Config(**common, out=str(tmp_path / "serial")))
+    forked = run(Config(**common, jobs=2, out=str(tmp_path / "forked")))
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_s")} for r in rows]  # noqa: E731
+    assert strip(forked["rows"]) == strip(serial["rows"]) and len(serial["rows"]) == 12
+    with pytest.raises(ValueError, match="gold oracles only"):
+        run(Config(**{**common, "seeds": [0]}, oracles=["gold", "llm"], fake_llm="good", jobs=2,
+                   out=str(tmp_path / "llm")))

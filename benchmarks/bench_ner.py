@@ -22,7 +22,7 @@ from seqeval.metrics import f1_score
 from tqdm import tqdm
 
 from benchmarks.crf_baseline import CRFBaseline
-from model.conll import read_conll
+from model.conll import read_aux_corpora, read_conll
 from model.ner.tagger import NERTagger
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "masakhaner2"
@@ -56,14 +56,15 @@ def table(rows, lang, sizes) -> list[str]:
              "| train sentences | ours F1 | CRF F1 | ours fit s (wall / CPU) | CRF fit s (wall / CPU) "
              "| ours sent/s | CRF sent/s | ours epochs | seeds |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for size in sizes:
-        sel = [r for r in rows if r["lang"] == lang and r["size"] == size]
+    for size, aux in ((s, a) for s in sizes for a in (0, 1)):
+        sel = [r for r in rows if r["lang"] == lang and r["size"] == size and bool(r.get("n_aux")) == aux]
         o = [r for r in sel if r["model"] == "ours"]
         c = [r for r in sel if r["model"] == "crf"]
         if not o:
             continue
         lines.append(
-            f"| {size}{' (' + str(o[0]['n']) + ')' if size == 'full' else ''} "
+            f"| {size}{' (' + str(o[0]['n']) + ')' if size == 'full' else ''}"
+            f"{' + ' + format(o[0]['n_aux'], ',') + ' aux' if aux else ''} "
             f"| {fmt([r['f1'] for r in o])} | {fmt([r['f1'] for r in c])} "
             f"| {np.mean([r['fit_s'] for r in o]):.0f} / {np.mean([r['fit_cpu_s'] for r in o]):.0f} "
             f"| {np.mean([r['fit_s'] for r in c]):.0f} / {np.mean([r['fit_cpu_s'] for r in c]):.0f} "
@@ -83,6 +84,11 @@ def main(argv=None) -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--hyper", type=json.loads, default={},
                     help='NERTagger hyperparameters as JSON, e.g. \'{"hidden": 64}\'')
+    ap.add_argument("--aux", nargs="*", default=[], metavar="LANG",
+                    help="also fit both models on a sample of these languages' labelled train sets "
+                         "plus the same subset (cross-lingual transfer, NER_AUX_DATA), beside the "
+                         "plain fits of the same run")
+    ap.add_argument("--aux-max", type=int, default=2000, help="aux sentences sampled (NER_AUX_MAX)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="Markdown results file")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -107,11 +113,17 @@ def main(argv=None) -> None:
             sub = [train[i] for i in idx]
         X, y = [s[0] for s in sub], [s[1] for s in sub]
         X_test, y_test = [s[0] for s in test], [s[1] for s in test]
-        for name, model in (("ours", NERTagger(seed=seed, **args.hyper)), ("crf", CRFBaseline())):
-            r = run_one(model, X, y, X_test, y_test)
-            rows.append({"lang": lang, "size": size, "seed": seed, "model": name, "n": len(X),
-                         **r, "peak_mb": peak_mb()})
-            tqdm.write(json.dumps(rows[-1]))
+        labels = sorted({t[2:] for tags in y for t in tags if t != "O"})
+        aux_sets = [([], [])]
+        if args.aux:
+            aux_sets.append(read_aux_corpora([args.data / a / "train.txt" for a in args.aux if a != lang],
+                                             labels, args.aux_max, seed))
+        for aux_x, aux_y in aux_sets:
+            for name, model in (("ours", NERTagger(seed=seed, **args.hyper)), ("crf", CRFBaseline())):
+                r = run_one(model, aux_x + X, aux_y + y, X_test, y_test)
+                rows.append({"lang": lang, "size": size, "seed": seed, "model": name, "n": len(X),
+                             "n_aux": len(aux_x), **r, "peak_mb": peak_mb()})
+                tqdm.write(json.dumps(rows[-1]))
         (OUT / "ner.json").write_text(json.dumps(rows, indent=1))  # partial results survive
         write_markdown(args, rows, partial=True)
     print(write_markdown(args, rows, partial=False))
@@ -125,7 +137,8 @@ def write_markdown(args, rows, partial: bool) -> str:
              f"Command: `python -m benchmarks.bench_ner --langs {' '.join(args.langs)} --sizes "
              f"{' '.join(args.sizes)} --seeds {args.seeds}"
              + (f" --full-seeds {args.full_seeds}" if args.full_seeds is not None else "")
-             + (f" --hyper '{json.dumps(args.hyper)}'" if args.hyper else "") + "`", ""]
+             + (f" --hyper '{json.dumps(args.hyper)}'" if args.hyper else "")
+             + (f" --aux {' '.join(args.aux)} --aux-max {args.aux_max}" if args.aux else "") + "`", ""]
     if partial:
         lines += ["**Partial results: the run is still going (or was stopped).**", ""]
     for lang in args.langs:

@@ -118,7 +118,7 @@ def _load(name: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-HAU_RUNS = ("goals", "clusters", "clusters50", "clusters_er50", "anchor")  # hau CRF runs the goals are judged on
+HAU_RUNS = ("goals", "clusters", "clusters50", "clusters_er50", "transfer", "anchor")  # hau CRF runs the goals are judged on
 
 
 def _arm_line(key: str, v: dict) -> str:
@@ -137,10 +137,12 @@ def report() -> str:
         r = _load(name)
         if not r:
             continue
-        a = a or r
+        a = a or (None if r.get("aux_size") else r)  # a hau-only CRF run
         s = r["summary"]
         arms = {k: v for k, v in s["arms"].items() if v["oracle"] == "gold"}
-        lines.append(f"## {name}: hau CRF {r['config'].get('model_params') or ''} (pool {s['pool_size']}, "
+        aux = f", + {r['aux_size']} aux sentences (hau-only full-data F1 {r['pool_only_full_data_f1']:.3f})" \
+            if r.get("aux_size") else ""
+        lines.append(f"## {name}: hau CRF {r['config'].get('model_params') or ''}{aux} (pool {s['pool_size']}, "
                      f"seeds {r['config']['seeds']}), full-data F1 {s['full_data_f1']:.3f} (README reference 0.714)")
         lines += [_arm_line(k, v) for k, v in arms.items()]
         n_seeds = len(r["config"]["seeds"])  # a 3-seed run outranks any 1-seed run
@@ -157,16 +159,24 @@ def report() -> str:
         lines.append(f"GOAL ratio to random <= 0.25 (random read on its measured grid): {'MET' if ok2 else 'NOT MET'} "
                      f"({b['ratio_to_random']}; anchor {ANCHOR['ratio']}; random in that run "
                      f"{rnd['labels_to_95']} labels)")
-    t = _load("tagger")
-    if t:
+    # headline: an actively trained tagger with <= 10 % of the hau labels vs the CRF on all of them
+    # (the same run's hau-only full-data F1 where it has one, and the README's 0.714)
+    crf_full = max(a["full_data_f1"] if a else 0.0, REF_CRF_FULL["hau"])
+    for name in ("tagger", "transfer"):
+        t = _load(name)
+        if not t:
+            continue
         s = t["summary"]
-        crf_full = a["full_data_f1"] if a else REF_CRF_FULL["hau"]
-        lc = s["arms"].get("least_confidence/gold", {})
-        ten = lc.get("best_f1_within_10pct")
-        lines.append(f"## tagger on hau: full-data F1 {s['full_data_f1']:.3f}; "
-                     f"best F1 with <= 10 % labels {ten}")
-        lines.append(f"GOAL headline tagger(<=10 % labels) >= CRF(all) {crf_full:.3f}: "
-                     f"{'MET' if ten and ten >= crf_full else 'NOT MET'}")
+        same_run = t.get("pool_only_full_data_f1") or (a["full_data_f1"] if a else None)
+        bar = max(crf_full, same_run or 0.0)
+        for k, v in s["arms"].items():
+            if v["strategy"] == "random" or v["oracle"] != "gold":
+                continue
+            ten = v["best_f1_within_10pct"]
+            lines.append(f"## {name} on hau ({v['seeds']} seed(s)), {k}: best mean F1 with <= 10 % of the "
+                         f"labels {ten}; random's {s['arms']['random/gold']['best_f1_within_10pct']}")
+            lines.append(f"GOAL headline tagger(<=10 % labels) >= CRF(all hau labels) {bar:.3f}: "
+                         f"{'MET' if ten and ten >= bar else 'NOT MET'}")
     for name in ("strategies", "yor", "yor_clusters", "swa", "textcat", "llm"):
         r = _load(name)
         if r:

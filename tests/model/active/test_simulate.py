@@ -77,18 +77,25 @@ def test_uncertainty_beats_random_on_a_task_where_it_clearly_helps(synthetic, tm
         assert (tmp_path / "out" / name).stat().st_size > 0
 
 
+class RecordingOracle(GoldOracle):
+    """The gold oracle, remembering every item it was asked to label."""
+
+    def __init__(self, Y):
+        super().__init__(Y)
+        self.bought: list[int] = []
+
+    def label(self, i):
+        self.bought.append(i)
+        return super().label(i)
+
+
 def test_no_item_is_ever_bought_twice(synthetic, tmp_path):
     data = load_data("ner", synthetic)
-    bought = []
-
-    class Recording(GoldOracle):
-        def label(self, i):
-            bought.append(i)
-            return super().label(i)
-
+    oracle = RecordingOracle(data.Y)
+    bought = oracle.bought
     cfg = Config(data=str(synthetic), strategies=["entropy"], batch_size=50, rounds=9,
                  seed_size=50, model_params={"max_iterations": 10})
-    rows = run_arm(cfg, data, "entropy", "gold", 0, np.arange(50), {"gold": Recording(data.Y)})
+    rows = run_arm(cfg, data, "entropy", "gold", 0, np.arange(50), {"gold": oracle})
     assert rows[-1]["n_labeled"] == 500 == len(set(bought)) == len(bought)  # whole pool, once
 
 
@@ -230,19 +237,13 @@ def test_auxiliary_corpora_train_every_round_but_are_never_bought(synthetic, tmp
                   batch_size=10, rounds=1, seeds=[0], model_params={"max_iterations": 50})
     plain = run(Config(**common, out=str(tmp_path / "plain")))
     data = load_data("ner", synthetic)
-    bought = []
-
-    class Recording(GoldOracle):
-        def label(self, i):
-            bought.append(i)
-            return super().label(i)
-
     cfg = Config(**common, aux_data=[str(aux / "train.txt")], out=str(tmp_path / "aux_out"))
     from model.simulate_models import load_aux
     load_aux(data, cfg.aux_data)
     assert len(data.X_aux) == 301 and data.Y_aux[-1] == ["O", "O"]
-    rows = run_arm(cfg, data, "least_confidence", "gold", 0, np.arange(10),
-                   {"gold": Recording(data.Y)})
+    oracle = RecordingOracle(data.Y)
+    bought = oracle.bought
+    rows = run_arm(cfg, data, "least_confidence", "gold", 0, np.arange(10), {"gold": oracle})
     assert [r["n_labeled"] for r in rows] == [10, 20] and len(bought) == len(set(bought)) == 20
     assert max(bought) < len(data.X)  # only pool items were ever bought
 

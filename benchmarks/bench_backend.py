@@ -15,7 +15,6 @@ Writes ``benchmarks/out/backend.json`` and ``benchmarks/results/backend.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -29,6 +28,8 @@ from pathlib import Path
 
 import requests
 from tqdm import tqdm
+
+from benchmarks import save_results
 
 REPO = Path(__file__).resolve().parents[1]
 NER_CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/>'
@@ -199,11 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default="benchmarks/results/backend.md")
     args = ap.parse_args(argv)
     out = run(args)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1))
     md = report(out)
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(md)
+    save_results(out, args.json, md, args.results)
     print(md)
     return 0
 

@@ -29,6 +29,8 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from benchmarks import save_results
+
 SECRETS = {"LABEL_STUDIO_API_KEY": "lsTok3n-BENCH-6610-secret", "BASIC_AUTH_PASS": "bAsicPw-BENCH-2201",
            "WEBHOOK_SECRET": "whS3cret-BENCH-7788", "LLM_API_KEY": "sk-LLMkey-BENCH-3394"}
 
@@ -297,10 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default="benchmarks/results/faults.md")
     args = ap.parse_args(argv)
     out = run(args)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1))
     md = report(out)
-    Path(args.results).write_text(md)
+    save_results(out, args.json, md, args.results)
     print(md)
     return 0
 

@@ -12,7 +12,6 @@ atomic publish as ``MLBackend.fit``, no Label Studio reads). One worker is the b
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import requests
 from tqdm import tqdm
+
+from benchmarks import save_results
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out"
@@ -226,12 +227,9 @@ def main(argv: list[str] | None = None) -> int:
             f"RQ adds between the webhook and the job's start. 1-min load average at start/end: {load[0]}/{load[1]} "
             "(other processes on the machine).")
     res = {"cpus": cpus, "runs": runs, "note": note, "args": vars(args)}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "bench_workers.json").write_text(json.dumps(res, indent=1))
     md = write_md(res, args)
+    save_results(res, OUT / "bench_workers.json", md, None if args.no_results else RESULTS)
     print(md)
-    if not args.no_results:
-        RESULTS.write_text(md)
     return 0
 
 

@@ -70,6 +70,7 @@ class Config:
     human_cost_per_sentence: float = HUMAN_COST_PER_SENTENCE
     random_extend: list[int] = field(default_factory=list)
     aux_data: list[str] = field(default_factory=list)  # CoNLL files always trained on, never bought
+    aux_max: int | None = None                         # seeded sample of them (None: all)
     jobs: int = 1                                      # (seed, arm) runs in parallel processes
     out: str = "benchmarks/out/simulate"
 
@@ -181,7 +182,7 @@ def run(cfg: Config) -> dict[str, Any]:
                          "connection and a cache that processes cannot share)")
     data = load_data(cfg.task, cfg.data, cfg.max_pool, cfg.max_test)
     if cfg.aux_data:
-        load_aux(data, cfg.aux_data)
+        load_aux(data, cfg.aux_data, cfg.aux_max)
     oracles: dict[str, Any] = {"gold": GoldOracle(data.Y)}
     if any(o != "gold" for _, o in cfg.arms()):
         oracles["llm"] = make_llm_oracle(data, cfg.data, cfg.llm_model, cfg.llm_samples,
@@ -289,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "../shared/data/masakhaner2/pcm/train.txt) added to every training set: "
                         "never in the pool, never counted as labels; the run also reports the "
                         "full-data F1 without them")
+    p.add_argument("--aux-max", type=int, default=None,
+                   help="use a seeded random sample of this many auxiliary sentences")
     p.add_argument("--jobs", type=int, default=1,
                    help="run (seed, arm) pairs in this many processes (gold oracle only)")
     p.add_argument("--max-pool", type=int, default=None, help="subsample the train pool")
@@ -321,7 +324,8 @@ def config_from_args(a: argparse.Namespace) -> Config:
                   model_params=params, min_consistency=a.min_consistency,
                   min_agreement=a.min_agreement, route_target=a.route_target, llm_model=a.llm_model, fake_llm=a.fake_llm,
                   llm_samples=a.llm_samples, human_cost_per_sentence=a.human_cost_per_sentence,
-                  random_extend=a.random_extend, aux_data=a.aux_data, jobs=a.jobs,
+                  random_extend=a.random_extend, aux_data=a.aux_data, aux_max=a.aux_max,
+                  jobs=a.jobs,
                   out=a.out)
 
 

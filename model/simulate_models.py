@@ -66,13 +66,13 @@ def load_data(task: str, path: str | Path, max_pool: int | None = None,
     return Data(task, X, Y, Xt, Yt, labels)
 
 
-def load_aux(data: Data, paths: Sequence[str | Path]) -> Data:
+def load_aux(data: Data, paths: Sequence[str | Path], max_sentences: int | None = None) -> Data:
     """Add auxiliary labelled corpora (``model.conll.read_aux_corpora``: types the pool lacks
     become O) to ``data``: trained on every round, never in the pool, never counted as labels."""
     from model.conll import read_aux_corpora
     if data.task != "ner":
         raise ValueError("auxiliary corpora are supported for NER (CoNLL) only")
-    X, Y = read_aux_corpora(paths, data.labels)
+    X, Y = read_aux_corpora(paths, data.labels, max_sentences)
     data.X_aux += X
     data.Y_aux += Y
     return data

@@ -110,11 +110,21 @@ def overhead(n_tasks: int = 10_000, repeats: int = 3) -> dict[str, float]:
     return out
 
 
-def run_suite(name: str, seeds: list[int]) -> dict:
+def run_suite(name: str, seeds: list[int], add: bool = False) -> dict:
+    """Run a suite; with ``add``, run only the seeds its saved result lacks (its full-data F1
+    reused) and merge them into it."""
     from model.simulate import Config, run
-    from model.simulate_plot import format_summary
-    cfg = Config(**SUITES[name], seeds=seeds, out=str(OUT / name))
+    from model.simulate_plot import format_summary, merge_runs, write_outputs
+    prev = _load(name) if add else None
+    params = dict(SUITES[name])
+    if prev:
+        seeds = [s for s in seeds if s not in prev["config"]["seeds"]]
+        params["full_f1"] = prev["full_data_f1"]
+    cfg = Config(**params, seeds=seeds, out=str(OUT / name / "added" if prev else OUT / name))
     result = run(cfg)
+    if prev:
+        result = merge_runs(prev, result)
+        write_outputs(result, OUT / name)
     print(format_summary(result))
     return result
 
@@ -196,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("suite", choices=["overhead", *SUITES, "report"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--add", action="store_true",
+                   help="run only the seeds the suite's saved result lacks and merge them into it")
     args = p.parse_args(argv)
     import torch
     torch.set_num_threads(1)
@@ -209,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.suite == "report":
         print(report())
     else:
-        run_suite(args.suite, args.seeds)
+        run_suite(args.suite, args.seeds, args.add)
     return 0
 
 

@@ -191,7 +191,8 @@ def run(cfg: Config) -> dict[str, Any]:
     full = cfg.full_f1 if cfg.full_f1 is not None else full_data_f1(cfg, data)
     full_s = time.perf_counter() - t0
     # the baseline the auxiliary corpora must beat, measured in the same run: pool labels only
-    pool_only = full_data_f1(cfg, data, with_aux=False) if cfg.aux_data else None
+    pool_only = full_data_f1(cfg, data, with_aux=False) \
+        if cfg.aux_data and cfg.full_f1 is None else None
     rows: list[dict] = []
     arms = cfg.arms()
     try:
@@ -297,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pool", type=int, default=None, help="subsample the train pool")
     p.add_argument("--max-test", type=int, default=None, help="subsample the test set")
     p.add_argument("--full-f1", type=float, default=None,
-                   help="full-data F1 measured earlier with the same model (skips that fit)")
+                   help="full-data F1 measured earlier with the same model (skips the full-data "
+                        "fits, with and without --aux-data)")
     p.add_argument("--human-cost-per-sentence", type=float, default=HUMAN_COST_PER_SENTENCE,
                    help="USD per human-labelled sentence. Default 0.036 = 3 Mechanical Turk "
                         "workers x $0.012, SageMaker Ground Truth's NER rate per unit and worker "

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["summarise", "write_outputs", "format_summary", "plot_curves"]
+__all__ = ["summarise", "write_outputs", "format_summary", "plot_curves", "merge_runs"]
 
 
 def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
@@ -84,6 +84,24 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     best = min(reached, key=lambda a: a["labels_to_95"]) if reached else None
     return {"full_data_f1": full, "target_f1": target, "pool_size": pool, "arms": arms,
             "best_gold_strategy": best["strategy"] if best else None}
+
+
+def merge_runs(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """One result from two runs of the same configuration on different seeds (``later`` ran with
+    ``full_f1`` = ``earlier``'s full-data F1): rows concatenated, summary recomputed, the full-data
+    figures and their fit time those ``earlier`` measured."""
+    def same(cfg: dict) -> dict:
+        return {k: v for k, v in cfg.items() if k not in ("seeds", "full_f1", "jobs", "out")}
+    if same(earlier["config"]) != same(later["config"]):
+        raise ValueError("cannot merge runs of different configurations")
+    clash = set(earlier["config"]["seeds"]) & set(later["config"]["seeds"])
+    if clash:
+        raise ValueError(f"seeds {sorted(clash)} are in both runs")
+    merged = {**earlier, "rows": earlier["rows"] + later["rows"],
+              "config": {**earlier["config"],
+                         "seeds": earlier["config"]["seeds"] + later["config"]["seeds"]}}
+    merged["summary"] = summarise(merged)
+    return merged
 
 
 def format_summary(result: dict[str, Any]) -> str:

@@ -265,3 +265,29 @@ def test_parallel_jobs_give_the_serial_rows(synthetic, tmp_path):
     with pytest.raises(ValueError, match="gold oracles only"):
         run(Config(**{**common, "seeds": [0]}, oracles=["gold", "llm"], fake_llm="good", jobs=2,
                    out=str(tmp_path / "llm")))
+
+
+def test_merge_runs_of_other_seeds_recomputes_the_mean_curve():
+    from model.simulate_plot import merge_runs
+    sizes = [100, 200]
+    cfg = {"model": "crf", "human_cost_per_sentence": 0.036, "full_f1": None, "jobs": 1}
+
+    def result(seed, lc, rnd, **extra):
+        rows = _rows("least_confidence", lc, sizes) + _rows("random", rnd, sizes)
+        for r in rows:
+            r["seed"] = seed
+        res = {"full_data_f1": 0.8, "pool_size": 1000, "test_size": 10, "full_data_f1_given": False,
+               "config": {**cfg, "seeds": [seed], **extra}, "rows": rows}
+        return res
+    from model.simulate_plot import summarise
+    first = result(0, [0.70, 0.74], [0.6, 0.7])
+    first["summary"] = summarise(first)
+    assert first["summary"]["arms"]["least_confidence/gold"]["labels_to_95"] is None  # 0.74 < 0.76
+    merged = merge_runs(first, result(1, [0.70, 0.80], [0.6, 0.7], full_f1=0.8, jobs=2))
+    lc = merged["summary"]["arms"]["least_confidence/gold"]
+    assert merged["config"]["seeds"] == [0, 1] and lc["seeds"] == 2
+    assert lc["mean_f1"] == [0.70, 0.77] and lc["labels_to_95"] == 200
+    with pytest.raises(ValueError, match="seeds \\[0\\]"):
+        merge_runs(first, result(0, [0.7, 0.7], [0.6, 0.6]))
+    with pytest.raises(ValueError, match="different configurations"):
+        merge_runs(first, result(1, [0.7, 0.7], [0.6, 0.6], model="tagger"))

@@ -110,20 +110,27 @@ def overhead(n_tasks: int = 10_000, repeats: int = 3) -> dict[str, float]:
     return out
 
 
-def run_suite(name: str, seeds: list[int], add: bool = False) -> dict:
+def run_suite(name: str, seeds: list[int], add: bool = False, extend: int | None = None) -> dict:
     """Run a suite; with ``add``, run only the seeds its saved result lacks (its full-data F1
-    reused) and merge them into it."""
+    reused) and merge them into it; with ``extend``, re-run its strategy arms to ``extend`` rounds
+    on its seeds (random arm kept, shared rounds checked to match)."""
     from model.simulate import Config, run
-    from model.simulate_plot import format_summary, merge_runs, write_outputs
-    prev = _load(name) if add else None
+    from model.simulate_plot import extend_run, format_summary, merge_runs, write_outputs
+    prev = _load(name) if add or extend else None
+    if (add or extend) and prev is None:
+        raise SystemExit(f"no saved result for {name} under {OUT / name} to add to or extend")
     params = dict(SUITES[name])
     if prev:
-        seeds = [s for s in seeds if s not in prev["config"]["seeds"]]
         params["full_f1"] = prev["full_data_f1"]
-    cfg = Config(**params, seeds=seeds, out=str(OUT / name / "added" if prev else OUT / name))
+        if extend:
+            seeds = prev["config"]["seeds"]
+            params.update(rounds=extend, random_arm=False)
+        else:
+            seeds = [s for s in seeds if s not in prev["config"]["seeds"]]
+    cfg = Config(**params, seeds=seeds, out=str(OUT / name / "more" if prev else OUT / name))
     result = run(cfg)
     if prev:
-        result = merge_runs(prev, result)
+        result = extend_run(prev, result) if extend else merge_runs(prev, result)
         write_outputs(result, OUT / name)
     print(format_summary(result))
     return result
@@ -208,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--add", action="store_true",
                    help="run only the seeds the suite's saved result lacks and merge them into it")
+    p.add_argument("--extend", type=int, default=None, metavar="ROUNDS",
+                   help="re-run the saved result's strategy arms to ROUNDS rounds on its seeds "
+                        "(its random arm kept; the rounds both ran must give the same F1)")
     args = p.parse_args(argv)
     import torch
     torch.set_num_threads(1)
@@ -221,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.suite == "report":
         print(report())
     else:
-        run_suite(args.suite, args.seeds, args.add)
+        run_suite(args.suite, args.seeds, args.add, args.extend)
     return 0
 
 

@@ -72,11 +72,16 @@ class Config:
     aux_data: list[str] = field(default_factory=list)  # CoNLL files always trained on, never bought
     aux_max: int | None = None                         # seeded sample of them (None: all)
     jobs: int = 1                                      # (seed, arm) runs in parallel processes
+    # False only to extend the strategy arms of a saved run whose random arm is kept
+    # (``benchmarks.simulate_al --extend``); a run's own result always has random sampling
+    random_arm: bool = True
     out: str = "benchmarks/out/simulate"
 
     def arms(self) -> list[tuple[str, str]]:
         """(strategy, oracle) pairs; random always present, routing arms per strategy."""
         strategies = list(dict.fromkeys(["random", *self.strategies]))
+        if not self.random_arm:
+            strategies = [s for s in strategies if s != "random"]
         arms = [(s, o) for o in self.oracles for s in strategies]
         if self.routing:
             arms += [(s, "llm+route") for s in strategies if s != "random"] or \

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["summarise", "write_outputs", "format_summary", "plot_curves", "merge_runs"]
+__all__ = ["summarise", "write_outputs", "format_summary", "plot_curves", "merge_runs",
+           "extend_run"]
 
 
 def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
@@ -100,6 +101,26 @@ def merge_runs(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]
     merged = {**earlier, "rows": earlier["rows"] + later["rows"],
               "config": {**earlier["config"],
                          "seeds": earlier["config"]["seeds"] + later["config"]["seeds"]}}
+    merged["summary"] = summarise(merged)
+    return merged
+
+
+def extend_run(earlier: dict[str, Any], longer: dict[str, Any]) -> dict[str, Any]:
+    """``earlier`` with the curves of ``longer`` (the same seeds and strategies run for more
+    rounds, without a random arm) in place of its own, and its random arm kept. The rounds both
+    ran must agree (the same seed sets and deterministic models give the same F1), which is
+    checked: an extension that does not reproduce the run it extends is refused."""
+    def key(r: dict) -> tuple:
+        return r["strategy"], r["oracle"], r["seed"], r["round"]
+    old = {key(r): r["f1"] for r in earlier["rows"]}
+    new_arms = {(r["strategy"], r["oracle"], r["seed"]) for r in longer["rows"]}
+    for r in longer["rows"]:
+        if key(r) in old and abs(old[key(r)] - r["f1"]) > 1e-9:
+            raise ValueError(f"the extension does not reproduce the saved run at {key(r)}: "
+                             f"F1 {r['f1']} vs {old[key(r)]}")
+    rows = [r for r in earlier["rows"] if (r["strategy"], r["oracle"], r["seed"]) not in new_arms]
+    merged = {**earlier, "rows": rows + longer["rows"],
+              "config": {**earlier["config"], "rounds": longer["config"]["rounds"]}}
     merged["summary"] = summarise(merged)
     return merged
 

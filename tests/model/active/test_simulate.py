@@ -291,3 +291,22 @@ def test_merge_runs_of_other_seeds_recomputes_the_mean_curve():
         merge_runs(first, result(0, [0.7, 0.7], [0.6, 0.6]))
     with pytest.raises(ValueError, match="different configurations"):
         merge_runs(first, result(1, [0.7, 0.7], [0.6, 0.6], model="tagger"))
+
+
+def test_extend_run_keeps_random_and_checks_the_rounds_both_ran():
+    from model.simulate_plot import extend_run, summarise
+    cfg = {"model": "crf", "human_cost_per_sentence": 0.036, "seeds": [0], "rounds": 1}
+    earlier = {"full_data_f1": 0.8, "pool_size": 1000, "test_size": 10, "full_data_f1_given": False,
+               "config": cfg, "rows": _rows("least_confidence", [0.70, 0.74], [100, 200])
+               + _rows("random", [0.6, 0.7, 0.77], [100, 200, 1000])}
+    longer = {"config": {**cfg, "rounds": 2},
+              "rows": _rows("least_confidence", [0.70, 0.74, 0.78], [100, 200, 300])}
+    merged = extend_run(earlier, longer)
+    arms = merged["summary"]["arms"]
+    assert arms["least_confidence/gold"]["n_labeled"] == [100, 200, 300]
+    assert arms["least_confidence/gold"]["labels_to_95"] == 300
+    assert arms["random/gold"]["labels_to_95"] == 1000 and arms["least_confidence/gold"]["ratio_to_random"] == 0.3
+    assert merged["summary"] == summarise(merged) and merged["config"]["rounds"] == 2
+    longer["rows"][1]["f1"] = 0.75  # does not reproduce the saved round 1
+    with pytest.raises(ValueError, match="does not reproduce"):
+        extend_run(earlier, longer)

@@ -180,6 +180,9 @@ def plot_curves(result: dict[str, Any], path: Path) -> None:
             ax.plot(c["n_labeled"], mean, style, marker="o", ms=3, label=strategy)
             ax.fill_between(c["n_labeled"], mean - sd, mean + sd, alpha=0.2)
         ax.axhline(full, color="k", lw=0.8, label=f"full data {full:.3f}")
+        if result.get("pool_only_full_data_f1"):  # with auxiliary corpora: the pool-only ceiling
+            own = result["pool_only_full_data_f1"]
+            ax.axhline(own, color="grey", lw=0.8, ls="--", label=f"full data, no aux {own:.3f}")
         ax.axhline(0.95 * full, color="k", lw=0.8, ls=":", label="95 % of full")
         ax.set_title(f"oracle: {oracle} (mean ± sd, seeds {result['config']['seeds']})")
         ax.set_xlabel("labelled sentences")

@@ -200,10 +200,14 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Reply(400, "body is not JSON") from None
             self._send(200, fake.complete(body))
         except _Reply as r:
+            headers = dict(r.headers)
             if r.status in (401, 404, 413):
-                self.close_connection = True  # the body may be unread: do not reuse the socket
+                # the body may be unread: close the socket, and say so ("Connection: close" also
+                # sets close_connection), or a keep-alive client sends its next request down a
+                # socket the server is closing ("Server disconnected without sending a response")
+                headers["Connection"] = "close"
             self._send(r.status, {"error": {"message": r.message, "type": "fake",
-                                            "code": r.status}}, r.headers)
+                                            "code": r.status}}, headers)
         finally:
             with fake.lock:
                 fake.stats["in_flight"] -= 1

@@ -35,7 +35,7 @@ def _bool(v: str | None, default: bool) -> bool:
     return default if v is None or v == "" else v.strip().lower() in _TRUE
 
 
-def _paths(v: str | None) -> tuple[str, ...]:
+def _aux_files(v: str | None) -> tuple[str, ...]:
     """Comma-separated files that must exist: a typo fails at start-up, not at the first retrain."""
     paths = tuple(p.strip() for p in (v or "").split(",") if p.strip())
     missing = [p for p in paths if not Path(p).is_file()]
@@ -81,7 +81,7 @@ class Settings:
             predict_source=source,
             query_strategy=e.get("QUERY_STRATEGY", "least_confidence"),
             ner_backbone=(e.get("NER_BACKBONE") or None),
-            ner_aux_data=_paths(e.get("NER_AUX_DATA")),
+            ner_aux_data=_aux_files(e.get("NER_AUX_DATA")),
             ner_aux_max=int(e.get("NER_AUX_MAX", "2000")),
             ner_max_epochs=int(e.get("NER_MAX_EPOCHS", "30")),
             train_min_annotations=int(e.get("TRAIN_MIN_ANNOTATIONS", "1")),

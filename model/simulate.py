@@ -182,14 +182,15 @@ def run(cfg: Config) -> dict[str, Any]:
     from tqdm import tqdm
 
     from model.simulate_plot import summarise, write_outputs
-    if cfg.jobs > 1 and any(o != "gold" for _, o in cfg.arms()):
+    needs_llm = any(o != "gold" for _, o in cfg.arms())
+    if cfg.jobs > 1 and needs_llm:
         raise ValueError("--jobs > 1 needs gold oracles only (an LLM oracle holds a server "
                          "connection and a cache that processes cannot share)")
     data = load_data(cfg.task, cfg.data, cfg.max_pool, cfg.max_test)
     if cfg.aux_data:
         load_aux(data, cfg.aux_data, cfg.aux_max)
     oracles: dict[str, Any] = {"gold": GoldOracle(data.Y)}
-    if any(o != "gold" for _, o in cfg.arms()):
+    if needs_llm:
         oracles["llm"] = make_llm_oracle(data, cfg.data, cfg.llm_model, cfg.llm_samples,
                                          cfg.fake_llm, str(Path(cfg.out) / "llm_store"))
     t0 = time.perf_counter()

@@ -133,7 +133,9 @@ def format_summary(result: dict[str, Any]) -> str:
              f"{' (given)' if result['full_data_f1_given'] else ''}; 95 % target "
              f"{s['target_f1']:.4f}; seeds {cfg['seeds']}",
              *([f"auxiliary labelled corpora: {result['aux_size']} sentences in every training set "
-                f"(not counted as labels); full-data F1 without them {result['pool_only_full_data_f1']:.4f}"]
+                f"(not counted as labels)" + (f"; full-data F1 without them {own:.4f}"
+                                              if (own := result.get("pool_only_full_data_f1"))
+                                              else "")]
                if result.get("aux_size") else []),
              "| strategy | oracle | labels to 95 % | % of pool | ratio to random | best F1 <= 10 % "
              "| final F1 (labels) | human $ | LLM $ |",

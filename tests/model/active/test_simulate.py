@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("sklearn_crfsuite")
 
 from model.simulate import Config, main, run, run_arm  # noqa: E402
+from model.simulate_plot import format_summary  # noqa: E402
 from model.simulate_models import load_data  # noqa: E402
 from model.simulate_oracles import GoldOracle, LLMOracle, vote  # noqa: E402
 
@@ -249,6 +250,10 @@ def test_auxiliary_corpora_train_every_round_but_are_never_bought(synthetic, tmp
 
     with_aux = run(cfg)
     assert with_aux["aux_size"] == 301
+    given = run(Config(**{**common, "full_f1": 0.9}, aux_data=cfg.aux_data,
+                       out=str(tmp_path / "given")))  # --full-f1 skips both full-data fits
+    assert given["pool_only_full_data_f1"] is None
+    assert "301 sentences in every training set" in format_summary(given)
     assert with_aux["pool_only_full_data_f1"] == pytest.approx(plain["full_data_f1"])
     f1 = lambda res: [r["f1"] for r in res["rows"] if r["strategy"] == "random"]  # noqa: E731
     assert f1(with_aux)[0] > f1(plain)[0] + 0.3, (f1(with_aux), f1(plain))  # 10 labels + aux

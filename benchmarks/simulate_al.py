@@ -9,6 +9,8 @@ Suites (each one run <= ~15 min on 2 shared cores; run them one at a time):
   clusters  as goals, with word-cluster features learnt from the pool's raw text (MNLP vs random)
   clusters50 the same with batches of 50 (18 rounds, to 1,000 labels)
   clusters_er50  as clusters50 from the paper's entity-rich seed set of 100, to 900 labels
+  total_entropy  as clusters, total token entropy and MNLP vs random; random measured every 250
+            labels from 3,000 to 4,000, where it crosses the target
   transfer  as clusters, every training set also holds the labelled pcm, ibo and yor train sets
             (20,156 sentences of other languages, not counted as labels); to 600 labels
   tagger_transfer  the tagger suite with 2,000 sentences sampled from those corpora (NER_AUX_DATA,
@@ -56,6 +58,10 @@ SUITES: dict[str, dict] = {
                           model_params={"cluster_text": f"{NER}/hau/train.txt"},
                           seed_size=100, seed_sampler="entity-rich", batch_size=50, rounds=16,
                           random_extend=[1000, 2000, 3000, 4000]),
+    "total_entropy": dict(data=f"{NER}/hau", model="crf", strategies=["total_entropy", "mnlp"],
+                          model_params={"cluster_text": f"{NER}/hau/train.txt"},
+                          seed_size=100, batch_size=100, rounds=9,
+                          random_extend=[2000, 3000, 3250, 3500, 3750, 4000], jobs=2),
     "transfer": dict(data=f"{NER}/hau", model="crf", strategies=["mnlp"],
                      model_params={"cluster_text": f"{NER}/hau/train.txt"},
                      aux_data=[f"{NER}/{lang}/train.txt" for lang in TRANSFER_FROM],
@@ -141,7 +147,7 @@ def _load(name: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-HAU_RUNS = ("goals", "clusters", "clusters50", "clusters_er50", "transfer", "anchor")  # hau CRF runs the goals are judged on
+HAU_RUNS = ("goals", "clusters", "clusters50", "clusters_er50", "total_entropy", "transfer", "anchor")  # hau CRF runs the goals are judged on
 
 
 def _arm_line(key: str, v: dict) -> str:

@@ -114,6 +114,7 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
         else RoutingPolicy.never()
     evidence: list[tuple[float, float, float]] = []  # reviewed: (consistency, agreement, quality)
     rows = []
+    n_tokens = _token_counts(data)
     targets = _targets(cfg, strategy_name, len(labelled))
     for r in range(len(targets) + 1):
         t0 = time.perf_counter()
@@ -123,7 +124,8 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
         llm = oracles.get("llm")
         usage = llm.usage() if llm is not None and oracle_name != "gold" else {}
         rows.append({"strategy": strategy_name, "oracle": oracle_name, "seed": seed, "round": r,
-                     "n_labeled": len(labelled), "n_human": counts["human"], "n_llm": counts["llm"],
+                     "n_labeled": len(labelled), "n_tokens_labeled": int(n_tokens[labelled].sum()),
+                     "n_human": counts["human"], "n_llm": counts["llm"],
                      "n_auto_accepted": counts["auto_accepted"],
                      "n_llm_failed": counts["llm_failed"],
                      "llm_label_token_acc": (counts["llm_correct_tokens"]
@@ -157,6 +159,13 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
             rows[-1]["policy"] = json.dumps(policy.to_dict())
         labelled.extend(int(i) for i in picked)
     return rows
+
+
+def _token_counts(data: Data) -> np.ndarray:
+    """Tokens (whitespace words for texts) per pool item: a strategy that buys long sentences
+    pays more per label, so every row records tokens labelled beside sentences labelled."""
+    return np.array([len(x) if data.task == "ner" else len(str(x).split()) for x in data.X],
+                    dtype=np.int64)
 
 
 def _targets(cfg: Config, strategy_name: str, n_seed: int) -> list[int]:

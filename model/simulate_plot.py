@@ -32,6 +32,9 @@ def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
             "n_labeled": np.array([r["n_labeled"] for r in runs[0]]),
             "f1": np.array([[r["f1"] for r in run] for run in runs]),
             "tok": np.array([[r["entity_token_acc"] for r in run] for run in runs]),
+            # tokens labelled per (seed, round); absent from results saved before it was recorded
+            "tokens": np.array([[r["n_tokens_labeled"] for r in run] for run in runs], dtype=float)
+            if all("n_tokens_labeled" in r for run in runs for r in run) else None,
             "last": [run[-1] for run in runs],
         }
     return out
@@ -40,6 +43,13 @@ def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
 def _labels_to_reach(n: np.ndarray, mean_f1: np.ndarray, target: float) -> int | None:
     hit = np.flatnonzero(mean_f1 >= target)
     return int(n[hit[0]]) if hit.size else None
+
+
+def _tokens_at(c: dict[str, np.ndarray], labels: int | None) -> int | None:
+    """Mean tokens labelled (over seeds) when the arm had ``labels`` sentences."""
+    if labels is None or c["tokens"] is None:
+        return None
+    return int(round(c["tokens"][:, int(np.flatnonzero(c["n_labeled"] == labels)[0])].mean()))
 
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +68,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             "sd_f1": c["f1"].std(axis=0).round(4).tolist(),
             "mean_entity_token_acc": c["tok"].mean(axis=0).round(4).tolist(),
             "labels_to_95": _labels_to_reach(c["n_labeled"], mean, target),
+            "tokens_to_95": _tokens_at(c, _labels_to_reach(c["n_labeled"], mean, target)),
             "max_labels": int(c["n_labeled"][-1]),
             "best_f1_within_10pct": float(mean[ten].max()) if ten.any() else None,
             "final_f1": float(mean[-1]),
@@ -72,9 +83,12 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         a["fraction_to_95"] = a["labels_to_95"] / pool if a["labels_to_95"] else None
         rnd = arms.get(f"random/{a['oracle']}")
         a["ratio_to_random"], a["ratio_is_upper_bound"] = None, False
+        a["token_ratio_to_random"] = None
         if rnd is not None and a["labels_to_95"]:
             if rnd["labels_to_95"]:
                 a["ratio_to_random"] = a["labels_to_95"] / rnd["labels_to_95"]
+                if a["tokens_to_95"] and rnd["tokens_to_95"]:
+                    a["token_ratio_to_random"] = a["tokens_to_95"] / rnd["tokens_to_95"]
             else:  # random never reached it: it needs more than its max, so ratio < this
                 a["ratio_to_random"] = a["labels_to_95"] / rnd["max_labels"]
                 a["ratio_is_upper_bound"] = True
@@ -137,16 +151,18 @@ def format_summary(result: dict[str, Any]) -> str:
                                               if (own := result.get("pool_only_full_data_f1"))
                                               else "")]
                if result.get("aux_size") else []),
-             "| strategy | oracle | labels to 95 % | % of pool | ratio to random | best F1 <= 10 % "
-             "| final F1 (labels) | human $ | LLM $ |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| strategy | oracle | labels to 95 % | % of pool | ratio to random | tokens to 95 % "
+             "(ratio) | best F1 <= 10 % | final F1 (labels) | human $ | LLM $ |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for a in s["arms"].values():
         reach = a["labels_to_95"] if a["labels_to_95"] else f"> {a['max_labels']}"
         frac = f"{100 * a['fraction_to_95']:.1f}" if a["fraction_to_95"] else "-"
         ratio = "-" if a["ratio_to_random"] is None else \
             f"{'< ' if a['ratio_is_upper_bound'] else ''}{a['ratio_to_random']:.2f}"
         ten = "-" if a["best_f1_within_10pct"] is None else f"{a['best_f1_within_10pct']:.4f}"
-        lines.append(f"| {a['strategy']} | {a['oracle']} | {reach} | {frac} | {ratio} | {ten} | "
+        toks = "-" if not a.get("tokens_to_95") else f"{a['tokens_to_95']:,}" + (
+            f" ({a['token_ratio_to_random']:.2f})" if a.get("token_ratio_to_random") else "")
+        lines.append(f"| {a['strategy']} | {a['oracle']} | {reach} | {frac} | {ratio} | {toks} | {ten} | "
                      f"{a['final_f1']:.4f} ({a['max_labels']}) | {a['final_human_cost_usd']:.2f} | "
                      f"{a['final_llm_cost_usd']:.4f} |")
     human = cfg["human_cost_per_sentence"]

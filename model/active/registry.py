@@ -11,14 +11,15 @@ from model.active.bald import BALD
 from model.active.base import QueryStrategy
 from model.active.disagreement import LLMDisagreement
 from model.active.diversity import DiverseBatch, RandomSampling
-from model.active.uncertainty import MNLP, Entropy, EntropyMax, LeastConfidence, Margin
+from model.active.uncertainty import (MNLP, Entropy, EntropyMax, LeastConfidence, Margin,
+                                      TotalEntropy)
 
 __all__ = ["STRATEGIES", "get_strategy", "strategy_names"]
 
 STRATEGIES: dict[str, type[QueryStrategy]] = {
     cls.name: cls
-    for cls in (LeastConfidence, Margin, Entropy, EntropyMax, MNLP, BALD, RandomSampling,
-                LLMDisagreement)
+    for cls in (LeastConfidence, Margin, Entropy, EntropyMax, TotalEntropy, MNLP, BALD,
+                RandomSampling, LLMDisagreement)
 }
 
 _DIVERSE_PARAMS = {"method", "candidates", "queue_batch", "seed"}

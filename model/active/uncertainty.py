@@ -17,7 +17,7 @@ import numpy as np
 from model.active.base import QueryStrategy
 from model.active.outputs import ModelOutputs, segment_reduce
 
-__all__ = ["LeastConfidence", "Margin", "Entropy", "MNLP", "token_entropy"]
+__all__ = ["LeastConfidence", "Margin", "Entropy", "EntropyMax", "TotalEntropy", "MNLP", "token_entropy"]
 
 _AGGREGATES = ("max", "mean", "sum")
 
@@ -92,6 +92,20 @@ class EntropyMax(Entropy):
 
     name = "entropy_max"
     default_aggregate = "max"
+
+
+class TotalEntropy(Entropy):
+    """Total token entropy (Settles & Craven 2008): the *sum* of the token entropies.
+
+    Where a label is bought per sentence (Label Studio serves tasks, the paper counts sentences),
+    a sentence is worth what it teaches in total: a long sentence with many uncertain tokens beats
+    a short one with one. On hau (CRF + word clusters, 3 seeds) it reached 95 % of full-data F1
+    with fewer sentences than MNLP; the sentences it picks are longer, so the simulation reports
+    the tokens labelled beside the sentences, and per token the saving is smaller.
+    """
+
+    name = "total_entropy"
+    default_aggregate = "sum"
 
 
 class MNLP(QueryStrategy):

@@ -98,6 +98,9 @@ def test_no_item_is_ever_bought_twice(synthetic, tmp_path):
                  seed_size=50, model_params={"max_iterations": 10})
     rows = run_arm(cfg, data, "entropy", "gold", 0, np.arange(50), {"gold": oracle})
     assert rows[-1]["n_labeled"] == 500 == len(set(bought)) == len(bought)  # whole pool, once
+    # tokens labelled, beside sentences: the seed set's, then the whole pool's
+    assert rows[0]["n_tokens_labeled"] == sum(len(x) for x in data.X[:50])
+    assert rows[-1]["n_tokens_labeled"] == sum(len(x) for x in data.X)
 
 
 def _noisy_oracle(data, p_flip=0.3, samples=3):
@@ -192,6 +195,32 @@ def test_summary_labels_to_95_and_ratio_to_random():
     result["summary"] = s
     text = format_summary(result)
     assert "> 400" in text and "< 0.50" in text
+
+
+def test_summary_reports_tokens_labelled_and_their_ratio_to_random():
+    """A strategy buying long sentences reaches the target with fewer sentences than random but
+    pays in tokens: the summary shows both ratios, and results saved before tokens were recorded
+    still summarise (no token figures)."""
+    from model.simulate_plot import format_summary, summarise
+    sizes = [100, 200, 300, 400]
+    rows = _rows("total_entropy", [0.5, 0.77, 0.78, 0.79], sizes) \
+        + _rows("random", [0.5, 0.6, 0.7, 0.76], sizes)
+    for r in rows:  # total_entropy buys 40-token sentences, random 20-token ones
+        r["n_tokens_labeled"] = r["n_labeled"] * (40 if r["strategy"] != "random" else 20)
+    result = {"full_data_f1": 0.8, "pool_size": 1000, "test_size": 10, "rows": rows,
+              "config": {"model": "crf", "seeds": [0], "human_cost_per_sentence": 0.036},
+              "full_data_f1_given": True}
+    s = summarise(result)
+    te, rnd = s["arms"]["total_entropy/gold"], s["arms"]["random/gold"]
+    assert (te["labels_to_95"], te["tokens_to_95"], rnd["tokens_to_95"]) == (200, 8000, 8000)
+    assert te["ratio_to_random"] == 0.5 and te["token_ratio_to_random"] == 1.0
+    result["summary"] = s
+    assert "| 8,000 (1.00) |" in format_summary(result)
+    for r in rows:
+        del r["n_tokens_labeled"]
+    old = summarise(result)["arms"]["total_entropy/gold"]
+    assert old["tokens_to_95"] is None and old["token_ratio_to_random"] is None
+    assert old["ratio_to_random"] == 0.5
 
 
 def test_word_clusters_group_words_by_context_and_feed_the_crf(tmp_path):

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from model.active import MNLP, Entropy, EntropyMax, LeastConfidence, Margin, ModelOutputs
+from model.active import (MNLP, Entropy, EntropyMax, LeastConfidence, Margin, ModelOutputs,
+                          TotalEntropy, get_strategy)
 from tests.model.active.contract import StrategyContract
 
 SURE = [0.98, 0.01, 0.01]
@@ -35,6 +36,11 @@ class TestEntropyMaxContract(StrategyContract):
         return EntropyMax()
 
 
+class TestTotalEntropyContract(StrategyContract):
+    def make_strategy(self):
+        return TotalEntropy()
+
+
 class TestMNLPContract(StrategyContract):
     def make_strategy(self):
         return MNLP()
@@ -64,13 +70,27 @@ def test_entropy_mean_vs_max_aggregate():
     assert Entropy().scores(out)[1] == pytest.approx(h)
 
 
+def test_total_entropy_prefers_many_uncertain_tokens_over_one_vague_short_sentence():
+    # what a sentence teaches in total: five moderately uncertain tokens in a long sentence beat
+    # a two-token sentence that is vaguer per token (which the mean and MNLP prefer)
+    long_mixed = [SURE] * 10 + [TIE] * 5
+    short_vague = [FLAT, FLAT]
+    out = outputs(long_mixed, short_vague)
+    assert TotalEntropy().query(out, [0, 1], 1).tolist() == [0]
+    assert Entropy().query(out, [0, 1], 1).tolist() == [1]
+    assert MNLP().query(out, [0, 1], 1).tolist() == [1]
+    h = lambda p: -np.sum(np.array(p) * np.log(p))  # noqa: E731
+    assert TotalEntropy().scores(out)[0] == pytest.approx(10 * h(SURE) + 5 * h(TIE))
+    assert get_strategy("total_entropy").scores(out) == pytest.approx(TotalEntropy().scores(out))
+
+
 def test_scores_use_real_tokens_only_not_batch_padding():
     """Adding a long sentence to the pool must not change a short sentence's score: no
     padding to the batch length, no padding counted as a (confident) O token."""
     short = [FLAT, SURE]
     alone = outputs(short)
     mixed = outputs(short, [SURE] * 40)
-    for strategy in (LeastConfidence(), Margin(), Entropy(), EntropyMax(), MNLP(),
+    for strategy in (LeastConfidence(), Margin(), Entropy(), EntropyMax(), TotalEntropy(), MNLP(),
                      LeastConfidence("mean"), LeastConfidence("sum")):
         assert strategy.scores(mixed)[0] == pytest.approx(strategy.scores(alone)[0])
     h = -np.sum(np.array(FLAT) * np.log(FLAT)) - np.sum(np.array(SURE) * np.log(SURE))
@@ -79,7 +99,7 @@ def test_scores_use_real_tokens_only_not_batch_padding():
 
 def test_empty_sentences_score_zero_and_rank_last():
     out = ModelOutputs.from_marginals([np.zeros((0, 3)), np.array([SURE]), np.zeros((0, 3))])
-    for strategy in (LeastConfidence(), Margin(), Entropy(), EntropyMax(), MNLP()):
+    for strategy in (LeastConfidence(), Margin(), Entropy(), EntropyMax(), TotalEntropy(), MNLP()):
         s = strategy.scores(out)
         assert s[0] == 0.0 and s[2] == 0.0 and s[1] > 0
         assert strategy.query(out, [0, 1, 2], 1).tolist() == [1]

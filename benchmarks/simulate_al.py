@@ -160,7 +160,8 @@ def _arm_line(key: str, v: dict) -> str:
 def report() -> str:
     """Every hau CRF run's arms, then the goals judged on the best (strategy, model) measured."""
     lines = []
-    best = None  # (fraction, run, arm, random arm)
+    best = None  # ((-seeds, fraction), run, arm): the fewest labels to 95 %
+    both = None  # (ratio, run, arm, random arm): lowest ratio of an arm within 15 % of the pool
     a = None
     for name in HAU_RUNS:
         r = _load(name)
@@ -176,18 +177,33 @@ def report() -> str:
         lines += [_arm_line(k, v) for k, v in arms.items()]
         n_seeds = len(r["config"]["seeds"])  # a 3-seed run outranks any 1-seed run
         for k, v in arms.items():
-            if v["strategy"] != "random" and v["fraction_to_95"] is not None and \
-                    (best is None or (-n_seeds, v["fraction_to_95"]) < best[0]):
-                best = ((-n_seeds, v["fraction_to_95"]), name, v, arms["random/gold"])
+            if v["strategy"] == "random" or v["fraction_to_95"] is None:
+                continue
+            if best is None or (-n_seeds, v["fraction_to_95"]) < best[0]:
+                best = ((-n_seeds, v["fraction_to_95"]), name, v)
+            # both goals by one strategy in one 3-seed run, random's need measured (not bounded)
+            ratio = v["ratio_to_random"]
+            if n_seeds >= 3 and v["fraction_to_95"] <= 0.15 and ratio is not None and \
+                    not v["ratio_is_upper_bound"] and (both is None or ratio < both[0]):
+                both = (ratio, name, v, arms["random/gold"])
     if best:
-        (_, frac), name, b, rnd = best
+        (_, frac), name, b = best
         lines.append(f"GOAL best strategy <= 15 % of labels: {'MET' if frac <= 0.15 else 'NOT MET'} "
                      f"({name} {b['strategy']}: {100 * frac:.1f} %; anchor least confidence "
                      f"{100 * ANCHOR['lc_fraction']:.0f} %)")
-        ok2 = b["ratio_to_random"] is not None and b["ratio_to_random"] <= 0.25
-        lines.append(f"GOAL ratio to random <= 0.25 (random read on its measured grid): {'MET' if ok2 else 'NOT MET'} "
-                     f"({b['ratio_to_random']}; anchor {ANCHOR['ratio']}; random in that run "
-                     f"{rnd['labels_to_95']} labels)")
+        if both and both[0] <= 0.25:
+            ratio, name, b, rnd = both
+            tok = "" if not b.get("token_ratio_to_random") else \
+                f"; in tokens labelled {b['token_ratio_to_random']:.2f}"
+            lines.append(f"GOAL ratio to random <= 0.25 (random read on its measured grid): MET "
+                         f"({name} {b['strategy']}: {b['labels_to_95']} labels = "
+                         f"{100 * b['fraction_to_95']:.1f} % vs random {rnd['labels_to_95']}, ratio "
+                         f"{ratio:.3f}{tok}; anchor {ANCHOR['ratio']})")
+        else:
+            lines.append(f"GOAL ratio to random <= 0.25 (random read on its measured grid): NOT MET "
+                         f"(lowest ratio of a strategy within 15 %: "
+                         f"{'-' if not both else f'{both[0]:.3f} ({both[1]})'}; anchor "
+                         f"{ANCHOR['ratio']})")
     # headline: an actively trained tagger with <= 10 % of the hau labels vs the CRF on all of them
     # (the same run's hau-only full-data F1 where it has one, and the README's 0.714)
     crf_full = max(a["full_data_f1"] if a else 0.0, REF_CRF_FULL["hau"])

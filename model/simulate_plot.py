@@ -101,14 +101,26 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             "best_gold_strategy": best["strategy"] if best else None}
 
 
+# how a continuation may differ from the run it continues without measuring something else
+_RUN_ONLY = ("seeds", "full_f1", "jobs", "out")
+
+
+def _check_same_experiment(earlier: dict, later: dict, may_differ: tuple[str, ...] = ()) -> None:
+    """Refuse to combine runs whose configurations differ beyond ``_RUN_ONLY`` + ``may_differ``
+    (another model, dataset or batch size would make one curve of two experiments)."""
+    skip = set(_RUN_ONLY) | set(may_differ)
+    a = {k: v for k, v in earlier["config"].items() if k not in skip}
+    b = {k: v for k, v in later["config"].items() if k not in skip}
+    if a != b:
+        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        raise ValueError(f"cannot combine runs of different configurations (differ in {diff})")
+
+
 def merge_runs(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
     """One result from two runs of the same configuration on different seeds (``later`` ran with
     ``full_f1`` = ``earlier``'s full-data F1): rows concatenated, summary recomputed, the full-data
     figures and their fit time those ``earlier`` measured."""
-    def same(cfg: dict) -> dict:
-        return {k: v for k, v in cfg.items() if k not in ("seeds", "full_f1", "jobs", "out")}
-    if same(earlier["config"]) != same(later["config"]):
-        raise ValueError("cannot merge runs of different configurations")
+    _check_same_experiment(earlier, later)
     clash = set(earlier["config"]["seeds"]) & set(later["config"]["seeds"])
     if clash:
         raise ValueError(f"seeds {sorted(clash)} are in both runs")
@@ -124,6 +136,10 @@ def extend_run(earlier: dict[str, Any], longer: dict[str, Any]) -> dict[str, Any
     rounds, without a random arm) in place of its own, and its random arm kept. The rounds both
     ran must agree (the same seed sets and deterministic models give the same F1), which is
     checked: an extension that does not reproduce the run it extends is refused."""
+    _check_same_experiment(earlier, longer, may_differ=("rounds", "random_arm"))
+    if sorted(longer["config"]["seeds"]) != sorted(earlier["config"]["seeds"]):
+        raise ValueError("an extension must run the saved run's seeds")
+
     def key(r: dict) -> tuple:
         return r["strategy"], r["oracle"], r["seed"], r["round"]
     old = {key(r): r["f1"] for r in earlier["rows"]}

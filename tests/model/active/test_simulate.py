@@ -341,6 +341,10 @@ def test_extend_run_keeps_random_and_checks_the_rounds_both_ran():
     assert arms["least_confidence/gold"]["labels_to_95"] == 300
     assert arms["random/gold"]["labels_to_95"] == 1000 and arms["least_confidence/gold"]["ratio_to_random"] == 0.3
     assert merged["summary"] == summarise(merged) and merged["config"]["rounds"] == 2
+    with pytest.raises(ValueError, match=r"differ in \['batch_size'\]"):  # another experiment
+        extend_run(earlier, {**longer, "config": {**longer["config"], "batch_size": 50}})
+    with pytest.raises(ValueError, match="seeds"):
+        extend_run(earlier, {**longer, "config": {**longer["config"], "seeds": [0, 1]}})
     longer["rows"][1]["f1"] = 0.75  # does not reproduce the saved round 1
     with pytest.raises(ValueError, match="does not reproduce"):
         extend_run(earlier, longer)

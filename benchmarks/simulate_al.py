@@ -40,8 +40,15 @@ NER = "../shared/data/masakhaner2"
 REF_CRF_FULL = {"hau": 0.714, "yor": 0.783, "swa": 0.883}  # shared/README.md, same CRF
 ANCHOR = {"lc_fraction": 0.19, "random_fraction": 0.70, "ratio": 0.27}
 
-# labelled MasakhaNER corpora of other Nigerian-news languages, for the cross-lingual suite
+# labelled MasakhaNER corpora of other Nigerian-news languages, for the cross-lingual suites
 TRANSFER_FROM = ("pcm", "ibo", "yor")
+TRANSFER_AUX = [f"{NER}/{lang}/train.txt" for lang in TRANSFER_FROM]
+
+
+def clusters(lang: str) -> dict:
+    """CRF parameters: word clusters learnt from the raw text of the language's own pool."""
+    return {"cluster_text": f"{NER}/{lang}/train.txt"}
+
 
 SUITES: dict[str, dict] = {
     "anchor": dict(data=f"{NER}/hau", model="crf", strategies=["least_confidence"],
@@ -49,26 +56,26 @@ SUITES: dict[str, dict] = {
     "goals": dict(data=f"{NER}/hau", model="crf", strategies=["mnlp", "least_confidence"],
                   seed_size=100, batch_size=100, rounds=12, random_extend=[2000, 3000, 4000]),
     "clusters": dict(data=f"{NER}/hau", model="crf", strategies=["mnlp"],
-                     model_params={"cluster_text": f"{NER}/hau/train.txt"},
+                     model_params=clusters("hau"),
                      seed_size=100, batch_size=100, rounds=10, random_extend=[2000, 3000, 4000]),
     "clusters50": dict(data=f"{NER}/hau", model="crf", strategies=["mnlp"],
-                       model_params={"cluster_text": f"{NER}/hau/train.txt"},
+                       model_params=clusters("hau"),
                        seed_size=100, batch_size=50, rounds=18, random_extend=[2000, 3000, 4000]),
     "clusters_er50": dict(data=f"{NER}/hau", model="crf", strategies=["mnlp"],
-                          model_params={"cluster_text": f"{NER}/hau/train.txt"},
+                          model_params=clusters("hau"),
                           seed_size=100, seed_sampler="entity-rich", batch_size=50, rounds=16,
                           random_extend=[1000, 2000, 3000, 4000]),
     "total_entropy": dict(data=f"{NER}/hau", model="crf", strategies=["total_entropy", "mnlp"],
-                          model_params={"cluster_text": f"{NER}/hau/train.txt"},
+                          model_params=clusters("hau"),
                           seed_size=100, batch_size=100, rounds=9,
                           random_extend=[2000, 3000, 3250, 3500, 3750, 4000], jobs=2),
     "transfer": dict(data=f"{NER}/hau", model="crf", strategies=["mnlp"],
-                     model_params={"cluster_text": f"{NER}/hau/train.txt"},
-                     aux_data=[f"{NER}/{lang}/train.txt" for lang in TRANSFER_FROM],
+                     model_params=clusters("hau"),
+                     aux_data=TRANSFER_AUX,
                      seed_size=100, batch_size=100, rounds=5,
                      random_extend=[800, 1000, 1500, 2000], jobs=2),
     "tagger_transfer": dict(data=f"{NER}/hau", model="tagger", strategies=["least_confidence"],
-                            aux_data=[f"{NER}/{lang}/train.txt" for lang in TRANSFER_FROM],
+                            aux_data=TRANSFER_AUX,
                             aux_max=2000, seed_size=100, seed_sampler="entity-rich",
                             batch_size=100, rounds=4, random_extend=[], jobs=2),
     "strategies": dict(data=f"{NER}/hau", model="crf",
@@ -82,7 +89,7 @@ SUITES: dict[str, dict] = {
     "swa": dict(data=f"{NER}/swa", model="crf", strategies=["mnlp", "least_confidence"], seed_size=100,
                 batch_size=100, rounds=10, random_extend=[2000, 3000, 4000]),
     "yor_clusters": dict(data=f"{NER}/yor", model="crf", strategies=["least_confidence"],
-                         model_params={"cluster_text": f"{NER}/yor/train.txt"}, seed_size=100,
+                         model_params=clusters("yor"), seed_size=100,
                          batch_size=100, rounds=10, random_extend=[2000, 3000, 4000]),
     "textcat": dict(task="textcat", data="../shared/data/masakhanews/yor", model="textcat",
                     strategies=["least_confidence", "entropy"], seed_size=20, batch_size=20,

@@ -123,27 +123,32 @@ def overhead(n_tasks: int = 10_000, repeats: int = 3) -> dict[str, float]:
     return out
 
 
-def run_suite(name: str, seeds: list[int], add: bool = False, extend: int | None = None) -> dict:
+def run_suite(name: str, seeds: list[int], add: bool = False, extend: int | None = None,
+              arms: list[str] | None = None) -> dict:
     """Run a suite; with ``add``, run only the seeds its saved result lacks (its full-data F1
     reused) and merge them into it; with ``extend``, re-run its strategy arms to ``extend`` rounds
-    on its seeds (random arm kept, shared rounds checked to match)."""
+    on its seeds (random arm kept, shared rounds checked to match); with ``arms``, run these
+    strategies on its seeds and add them beside its arms (random arm kept)."""
     from model.simulate import Config, run
-    from model.simulate_plot import extend_run, format_summary, merge_runs, write_outputs
-    prev = _load(name) if add or extend else None
-    if (add or extend) and prev is None:
+    from model.simulate_plot import add_arms, extend_run, format_summary, merge_runs, write_outputs
+    continues = add or extend or arms
+    prev = _load(name) if continues else None
+    if continues and prev is None:
         raise SystemExit(f"no saved result for {name} under {OUT / name} to add to or extend")
     params = dict(SUITES[name])
     if prev:
         params["full_f1"] = prev["full_data_f1"]
-        if extend:
+        if extend or arms:
             seeds = prev["config"]["seeds"]
-            params.update(rounds=extend, random_arm=False)
+            params.update(random_arm=False, **({"rounds": extend} if extend else {}),
+                          **({"strategies": arms} if arms else {}))
         else:
             seeds = [s for s in seeds if s not in prev["config"]["seeds"]]
     cfg = Config(**params, seeds=seeds, out=str(OUT / name / "more" if prev else OUT / name))
     result = run(cfg)
     if prev:
-        result = extend_run(prev, result) if extend else merge_runs(prev, result)
+        result = add_arms(prev, result) if arms else \
+            extend_run(prev, result) if extend else merge_runs(prev, result)
         write_outputs(result, OUT / name)
     print(format_summary(result))
     return result
@@ -247,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extend", type=int, default=None, metavar="ROUNDS",
                    help="re-run the saved result's strategy arms to ROUNDS rounds on its seeds "
                         "(its random arm kept; the rounds both ran must give the same F1)")
+    p.add_argument("--arms", nargs="+", default=None, metavar="STRATEGY",
+                   help="run these strategies on the saved result's seeds and add them beside "
+                        "its arms (its random arm kept; e.g. a new strategy on a slow model)")
     args = p.parse_args(argv)
+    if sum(map(bool, (args.add, args.extend, args.arms))) > 1:
+        p.error("--add, --extend and --arms are separate continuations: use one at a time")
     import torch
     torch.set_num_threads(1)
     if args.suite == "overhead":
@@ -260,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.suite == "report":
         print(report())
     else:
-        run_suite(args.suite, args.seeds, args.add, args.extend)
+        run_suite(args.suite, args.seeds, args.add, args.extend, args.arms)
     return 0
 
 

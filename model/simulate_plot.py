@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["summarise", "write_outputs", "format_summary", "plot_curves", "merge_runs",
-           "extend_run"]
+           "extend_run", "add_arms"]
 
 
 def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
@@ -151,6 +151,25 @@ def extend_run(earlier: dict[str, Any], longer: dict[str, Any]) -> dict[str, Any
     rows = [r for r in earlier["rows"] if (r["strategy"], r["oracle"], r["seed"]) not in new_arms]
     merged = {**earlier, "rows": rows + longer["rows"],
               "config": {**earlier["config"], "rounds": longer["config"]["rounds"]}}
+    merged["summary"] = summarise(merged)
+    return merged
+
+
+def add_arms(earlier: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``earlier`` with the strategy arms of ``extra`` added: new strategies run on the same
+    seeds and configuration without a random arm, so they are compared with the random arm
+    ``earlier`` measured (which for a slow model is most of a run's cost). An arm ``earlier``
+    already has is refused rather than overwritten."""
+    _check_same_experiment(earlier, extra, may_differ=("strategies", "random_arm"))
+    if sorted(extra["config"]["seeds"]) != sorted(earlier["config"]["seeds"]):
+        raise ValueError("added arms must run the saved run's seeds")
+    have = {(r["strategy"], r["oracle"]) for r in earlier["rows"]}
+    clash = sorted(have & {(r["strategy"], r["oracle"]) for r in extra["rows"]})
+    if clash:
+        raise ValueError(f"the saved run already has the arms {clash}")
+    strategies = list(dict.fromkeys(earlier["config"]["strategies"] + extra["config"]["strategies"]))
+    merged = {**earlier, "rows": earlier["rows"] + extra["rows"],
+              "config": {**earlier["config"], "strategies": strategies}}
     merged["summary"] = summarise(merged)
     return merged
 

@@ -348,3 +348,27 @@ def test_extend_run_keeps_random_and_checks_the_rounds_both_ran():
     longer["rows"][1]["f1"] = 0.75  # does not reproduce the saved round 1
     with pytest.raises(ValueError, match="does not reproduce"):
         extend_run(earlier, longer)
+
+
+def test_add_arms_puts_a_new_strategy_beside_the_saved_random_arm():
+    from model.simulate_plot import add_arms, summarise
+    cfg = {"model": "crf", "human_cost_per_sentence": 0.036, "seeds": [0], "rounds": 1,
+           "strategies": ["least_confidence"], "random_arm": True}
+    earlier = {"full_data_f1": 0.8, "pool_size": 1000, "test_size": 10, "full_data_f1_given": False,
+               "config": cfg, "rows": _rows("least_confidence", [0.70, 0.74], [100, 200])
+               + _rows("random", [0.6, 0.7, 0.77], [100, 200, 1000])}
+    extra = {"config": {**cfg, "strategies": ["total_entropy"], "random_arm": False},
+             "rows": _rows("total_entropy", [0.70, 0.77], [100, 200])}
+    merged = add_arms(earlier, extra)
+    arms = merged["summary"]["arms"]
+    assert set(arms) == {"least_confidence/gold", "random/gold", "total_entropy/gold"}
+    assert arms["total_entropy/gold"]["ratio_to_random"] == 0.2  # 200 vs random's 1,000
+    assert arms["least_confidence/gold"]["labels_to_95"] is None
+    assert merged["config"]["strategies"] == ["least_confidence", "total_entropy"]
+    assert merged["summary"] == summarise(merged)
+    with pytest.raises(ValueError, match="already has"):  # never overwrites a measured arm
+        add_arms(earlier, {**extra, "rows": _rows("least_confidence", [0.7, 0.8], [100, 200])})
+    with pytest.raises(ValueError, match=r"differ in \['model'\]"):
+        add_arms(earlier, {**extra, "config": {**extra["config"], "model": "tagger"}})
+    with pytest.raises(ValueError, match="seeds"):
+        add_arms(earlier, {**extra, "config": {**extra["config"], "seeds": [1]}})

@@ -140,7 +140,8 @@ def run_suite(name: str, seeds: list[int], add: bool = False, extend: int | None
         params["full_f1"] = prev["full_data_f1"]
         if extend or arms:
             seeds = prev["config"]["seeds"]
-            params.update(random_arm=False, **({"rounds": extend} if extend else {}),
+            # added arms run as many rounds as the saved run (which --extend may have lengthened)
+            params.update(random_arm=False, rounds=extend or prev["config"]["rounds"],
                           **({"strategies": arms} if arms else {}))
         else:
             seeds = [s for s in seeds if s not in prev["config"]["seeds"]]

@@ -372,3 +372,31 @@ def test_add_arms_puts_a_new_strategy_beside_the_saved_random_arm():
         add_arms(earlier, {**extra, "config": {**extra["config"], "model": "tagger"}})
     with pytest.raises(ValueError, match="seeds"):
         add_arms(earlier, {**extra, "config": {**extra["config"], "seeds": [1]}})
+
+
+def test_benchmark_suite_continuations_add_seeds_extend_and_add_arms(synthetic, tmp_path,
+                                                                    monkeypatch):
+    """The benchmark's continuations on a tiny suite: --add more seeds, --extend the strategy
+    arms, then --arms a new strategy, which must run as many rounds as the (extended) saved run
+    and sit beside its random arm."""
+    import torch
+
+    from benchmarks import simulate_al
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # main() would pin this process
+    monkeypatch.setattr(simulate_al, "OUT", tmp_path)
+    monkeypatch.setitem(simulate_al.SUITES, "tiny", dict(
+        data=str(synthetic), model="crf", strategies=["least_confidence"],
+        model_params={"max_iterations": 10}, seed_size=10, batch_size=10, rounds=1))
+    simulate_al.main(["tiny", "--seeds", "0"])
+    simulate_al.main(["tiny", "--seeds", "0", "1", "--add"])
+    simulate_al.main(["tiny", "--extend", "2"])
+    simulate_al.main(["tiny", "--arms", "margin"])
+    saved = json.loads((tmp_path / "tiny" / "simulation.json").read_text())
+    arms = saved["summary"]["arms"]
+    assert saved["config"]["seeds"] == [0, 1]
+    assert saved["config"]["strategies"] == ["least_confidence", "margin"]
+    assert arms["random/gold"]["n_labeled"] == [10, 20]          # measured once, kept
+    assert arms["least_confidence/gold"]["n_labeled"] == [10, 20, 30]
+    assert arms["margin/gold"]["n_labeled"] == [10, 20, 30] and arms["margin/gold"]["seeds"] == 2
+    with pytest.raises(SystemExit):
+        simulate_al.main(["tiny", "--arms", "margin", "--add"])

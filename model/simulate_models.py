@@ -192,10 +192,15 @@ class CRFTagger:
     # process, so the model retrained each round does not rebuild them for the whole pool and
     # the auxiliary corpora (in a 20,000-sentence transfer run that was half of each round)
     _FEATURES: dict[str, dict[tuple[str, ...], list[dict[str, Any]]]] = {}
+    # a bound, so a long-lived process cannot grow it forever: a simulation's pool + test +
+    # auxiliary corpora (~30,000 sentences in the transfer suites) fit well under it
+    _MAX_CACHED = 100_000
 
     def _f(self, sent: Sequence[str]) -> list[dict[str, Any]]:
         key = tuple(sent)
         if key not in self._feats:
+            if len(self._feats) >= self._MAX_CACHED:
+                self._feats.clear()
             cl = word_clusters(str(self.cluster_text)) if self.cluster_text else None
             self._feats[key] = [_token_features(key, i, cl) for i in range(len(key))]
         return self._feats[key]

@@ -400,3 +400,15 @@ def test_benchmark_suite_continuations_add_seeds_extend_and_add_arms(synthetic, 
     assert arms["margin/gold"]["n_labeled"] == [10, 20, 30] and arms["margin/gold"]["seeds"] == 2
     with pytest.raises(SystemExit):
         simulate_al.main(["tiny", "--arms", "margin", "--add"])
+
+
+def test_crf_feature_cache_is_bounded_and_results_do_not_depend_on_it(synthetic, monkeypatch):
+    from model.simulate_models import CRFTagger
+    data = load_data("ner", synthetic)
+    X, y = data.X[:60], data.Y[:60]
+    unbounded = CRFTagger(max_iterations=20).fit(X, y).predict(data.X_test[:30])
+    monkeypatch.setattr(CRFTagger, "_FEATURES", {})
+    monkeypatch.setattr(CRFTagger, "_MAX_CACHED", 25)
+    tagger = CRFTagger(max_iterations=20)
+    assert tagger.fit(X, y).predict(data.X_test[:30]) == unbounded
+    assert 0 < len(CRFTagger._FEATURES["None"]) <= 25

@@ -109,10 +109,11 @@ def _check_same_experiment(earlier: dict, later: dict, may_differ: tuple[str, ..
     """Refuse to combine runs whose configurations differ beyond ``_RUN_ONLY`` + ``may_differ``
     (another model, dataset or batch size would make one curve of two experiments)."""
     skip = set(_RUN_ONLY) | set(may_differ)
-    a = {k: v for k, v in earlier["config"].items() if k not in skip}
-    b = {k: v for k, v in later["config"].items() if k not in skip}
-    if a != b:
-        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    a, b = earlier["config"], later["config"]
+    # a key one config lacks counts as None: results saved before a field existed (aux_max,
+    # say) still combine with runs that have it at its None default
+    diff = sorted(k for k in (a.keys() | b.keys()) - skip if a.get(k) != b.get(k))
+    if diff:
         raise ValueError(f"cannot combine runs of different configurations (differ in {diff})")
 
 

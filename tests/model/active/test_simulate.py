@@ -366,6 +366,8 @@ def test_add_arms_puts_a_new_strategy_beside_the_saved_random_arm():
     assert arms["least_confidence/gold"]["labels_to_95"] is None
     assert merged["config"]["strategies"] == ["least_confidence", "total_entropy"]
     assert merged["summary"] == summarise(merged)
+    # a result saved before a config field existed combines with a run that has it at None
+    assert add_arms(earlier, {**extra, "config": {**extra["config"], "aux_max": None}})
     with pytest.raises(ValueError, match="already has"):  # never overwrites a measured arm
         add_arms(earlier, {**extra, "rows": _rows("least_confidence", [0.7, 0.8], [100, 200])})
     with pytest.raises(ValueError, match=r"differ in \['model'\]"):

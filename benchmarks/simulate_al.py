@@ -13,6 +13,7 @@ Suites (each one run <= ~15 min on 2 shared cores; run them one at a time):
             labels from 3,000 to 4,000, where it crosses the target
   transfer  as clusters, every training set also holds the labelled pcm, ibo and yor train sets
             (20,156 sentences of other languages, not counted as labels); to 600 labels
+  transfer_random  transfer's random arm alone at 1,500 / 1,600 / 1,700 labels (a fresh draw)
   tagger_transfer  the tagger suite with 2,000 sentences sampled from those corpora (NER_AUX_DATA,
             NER_AUX_MAX), to 500 labels
   strategies hau CRF, MNLP and diverse (k-means) least confidence vs random, 3 rounds
@@ -74,6 +75,12 @@ SUITES: dict[str, dict] = {
                      aux_data=TRANSFER_AUX,
                      seed_size=100, batch_size=100, rounds=5,
                      random_extend=[800, 1000, 1500, 2000], jobs=2),
+    # random alone, straight from the seed set to the sizes where transfer's random crosses the
+    # target (a fresh draw, checking the saved run's 1,500 / 2,000 grid)
+    "transfer_random": dict(data=f"{NER}/hau", model="crf", strategies=[],
+                            model_params=clusters("hau"), aux_data=TRANSFER_AUX,
+                            seed_size=100, batch_size=100, rounds=0,
+                            random_extend=[1500, 1600, 1700], jobs=2),
     "tagger_transfer": dict(data=f"{NER}/hau", model="tagger", strategies=["least_confidence"],
                             aux_data=TRANSFER_AUX,
                             aux_max=2000, seed_size=100, seed_sampler="entity-rich",

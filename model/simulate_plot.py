@@ -40,16 +40,16 @@ def _curves(rows: list[dict]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     return out
 
 
-def _labels_to_reach(n: np.ndarray, mean_f1: np.ndarray, target: float) -> int | None:
+def _to_reach(c: dict[str, np.ndarray], mean_f1: np.ndarray,
+              target: float) -> tuple[int | None, int | None]:
+    """(labels, mean tokens labelled over seeds) at the first round whose mean F1 reaches
+    ``target``; tokens None for results saved before they were recorded."""
     hit = np.flatnonzero(mean_f1 >= target)
-    return int(n[hit[0]]) if hit.size else None
-
-
-def _tokens_at(c: dict[str, np.ndarray], labels: int | None) -> int | None:
-    """Mean tokens labelled (over seeds) when the arm had ``labels`` sentences."""
-    if labels is None or c["tokens"] is None:
-        return None
-    return int(round(c["tokens"][:, int(np.flatnonzero(c["n_labeled"] == labels)[0])].mean()))
+    if not hit.size:
+        return None, None
+    i = int(hit[0])
+    tokens = None if c["tokens"] is None else int(round(c["tokens"][:, i].mean()))
+    return int(c["n_labeled"][i]), tokens
 
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +60,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     arms: dict[str, dict[str, Any]] = {}
     for (strategy, oracle), c in curves.items():
         mean = c["f1"].mean(axis=0)
+        labels_to_95, tokens_to_95 = _to_reach(c, mean, target)
         ten = c["n_labeled"] <= 0.10 * pool
         last = c["last"]
         arms[f"{strategy}/{oracle}"] = {
@@ -67,8 +68,8 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
             "n_labeled": c["n_labeled"].tolist(), "mean_f1": mean.round(4).tolist(),
             "sd_f1": c["f1"].std(axis=0).round(4).tolist(),
             "mean_entity_token_acc": c["tok"].mean(axis=0).round(4).tolist(),
-            "labels_to_95": _labels_to_reach(c["n_labeled"], mean, target),
-            "tokens_to_95": _tokens_at(c, _labels_to_reach(c["n_labeled"], mean, target)),
+            "labels_to_95": labels_to_95,
+            "tokens_to_95": tokens_to_95,
             "max_labels": int(c["n_labeled"][-1]),
             "best_f1_within_10pct": float(mean[ten].max()) if ten.any() else None,
             "final_f1": float(mean[-1]),
@@ -105,9 +106,13 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
 _RUN_ONLY = ("seeds", "full_f1", "jobs", "out")
 
 
-def _check_same_experiment(earlier: dict, later: dict, may_differ: tuple[str, ...] = ()) -> None:
+def _check_same_experiment(earlier: dict, later: dict, may_differ: tuple[str, ...] = (),
+                           same_seeds: bool = False) -> None:
     """Refuse to combine runs whose configurations differ beyond ``_RUN_ONLY`` + ``may_differ``
-    (another model, dataset or batch size would make one curve of two experiments)."""
+    (another model, dataset or batch size would make one curve of two experiments), or, with
+    ``same_seeds``, that ran other seeds (a continuation of the saved run's arms)."""
+    if same_seeds and sorted(later["config"]["seeds"]) != sorted(earlier["config"]["seeds"]):
+        raise ValueError("a continuation must run the saved run's seeds")
     skip = set(_RUN_ONLY) | set(may_differ)
     a, b = earlier["config"], later["config"]
     # a key one config lacks counts as None: results saved before a field existed (aux_max,
@@ -137,9 +142,7 @@ def extend_run(earlier: dict[str, Any], longer: dict[str, Any]) -> dict[str, Any
     rounds, without a random arm) in place of its own, and its random arm kept. The rounds both
     ran must agree (the same seed sets and deterministic models give the same F1), which is
     checked: an extension that does not reproduce the run it extends is refused."""
-    _check_same_experiment(earlier, longer, may_differ=("rounds", "random_arm"))
-    if sorted(longer["config"]["seeds"]) != sorted(earlier["config"]["seeds"]):
-        raise ValueError("an extension must run the saved run's seeds")
+    _check_same_experiment(earlier, longer, may_differ=("rounds", "random_arm"), same_seeds=True)
 
     def key(r: dict) -> tuple:
         return r["strategy"], r["oracle"], r["seed"], r["round"]
@@ -161,9 +164,8 @@ def add_arms(earlier: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     seeds and configuration without a random arm, so they are compared with the random arm
     ``earlier`` measured (which for a slow model is most of a run's cost). An arm ``earlier``
     already has is refused rather than overwritten."""
-    _check_same_experiment(earlier, extra, may_differ=("strategies", "random_arm"))
-    if sorted(extra["config"]["seeds"]) != sorted(earlier["config"]["seeds"]):
-        raise ValueError("added arms must run the saved run's seeds")
+    _check_same_experiment(earlier, extra, may_differ=("strategies", "random_arm"),
+                           same_seeds=True)
     have = {(r["strategy"], r["oracle"]) for r in earlier["rows"]}
     clash = sorted(have & {(r["strategy"], r["oracle"]) for r in extra["rows"]})
     if clash:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from model.conll import read_conll, read_news_tsv
+from model.conll import BIO_TAG, DataFileError, read_conll, read_news_tsv
 from model.tokenize import join_tokens, spans_to_bio, tokenize
 from model.types import Example, Span
 
@@ -43,17 +43,9 @@ def load_examples(path: str | Path) -> list[Example]:
     p = check_examples_file(path)
     if p.suffix == ".jsonl":
         out = []
-        for line in p.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            d = json.loads(line)
-            if "tokens" in d:
-                text, toks = join_tokens(d["tokens"])
-                out.append(Example(text, _tags_to_spans(toks, d.get("tags", [])),
-                                   d.get("choices", [])))
-            else:
-                out.append(Example(d["text"], [Span(*s) for s in d.get("spans", [])],
-                                   d.get("choices", [])))
+        for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                out.append(_jsonl_example(p, lineno, line))
         return out
     if p.suffix == ".tsv":
         texts, labels = read_news_tsv(p)
@@ -63,6 +55,49 @@ def load_examples(path: str | Path) -> list[Example]:
         text, tokens = join_tokens(toks)
         out.append(Example(text, _tags_to_spans(tokens, tags)))
     return out
+
+
+def _jsonl_example(path: Path, lineno: int, line: str) -> Example:
+    """One JSONL line: ``{"tokens": [...], "tags": [...]}`` (BIO, one tag per token) or
+    ``{"text": "...", "spans": [[start, end, label], ...]}``, either with optional ``"choices"``.
+    Anything else raises ``DataFileError`` naming the file and line, so a broken examples file
+    stops the run instead of prompting the LLM with garbage."""
+    def bad(problem: str) -> DataFileError:
+        return DataFileError(path, lineno, problem)
+
+    try:
+        d = json.loads(line)
+    except ValueError as e:
+        raise bad(f"not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise bad(f"expected a JSON object, got {type(d).__name__}")
+    choices = d.get("choices", [])
+    if not isinstance(choices, list) or not all(isinstance(c, str) and c for c in choices):
+        raise bad('"choices" must be a list of non-empty strings')
+    if "tokens" in d:
+        toks, tags = d["tokens"], d.get("tags", [])
+        if not isinstance(toks, list) or not toks or not all(isinstance(t, str) and t.strip() for t in toks):
+            raise bad('"tokens" must be a non-empty list of non-empty strings')
+        if not isinstance(tags, list) or (tags and len(tags) != len(toks)):
+            raise bad(f'"tags" must be a list with one tag per token ({len(toks)})')
+        wrong = [t for t in tags if not isinstance(t, str) or not BIO_TAG.match(t)]
+        if wrong:
+            raise bad(f"tag {str(wrong[0])[:40]!r} is not BIO (O, B-<type>, I-<type>)")
+        text, tokens = join_tokens(toks)
+        return Example(text, _tags_to_spans(tokens, tags), choices)
+    text = d.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise bad('expected "tokens" (with "tags") or a non-empty string "text"')
+    raw = d.get("spans", [])
+    if not isinstance(raw, list):
+        raise bad('"spans" must be a list of [start, end, label]')
+    spans = []
+    for s in raw:
+        if not (isinstance(s, list) and len(s) == 3 and all(type(x) is int for x in s[:2])
+                and isinstance(s[2], str) and s[2] and 0 <= s[0] < s[1] <= len(text)):
+            raise bad(f"span {str(s)[:60]} is not [start, end, label] with 0 <= start < end <= {len(text)}")
+        spans.append(Span(s[0], s[1], s[2]))
+    return Example(text, spans, choices)
 
 
 def _tags_to_spans(tokens, tags) -> list[Span]:

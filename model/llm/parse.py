@@ -3,14 +3,21 @@
 Repair policy: fix only what has one possible reading, record every fix, and return an error
 (which the annotator turns into a re-ask, then into a reported failure) for everything else.
 
-- JSON wrapped in prose or code fences: the first decodable JSON value is used.
-- Labels: exact, case-insensitive, a ``B-``/``I-`` prefix on an entity type, a known synonym
-  (PERSON -> PER) or a unique prefix (PERS -> PER) are mapped; a well-formed type that is not in
-  the label set (EVENT, MONEY) means "not one of ours", i.e. O, and is dropped with a note;
-  anything else (empty, numbers, sentences) is an error.
-- Entity indices: when the echoed text disagrees with the tokens at those indices (a counting
-  slip) and the text occurs exactly once in the sentence, the entity is moved there; otherwise an
-  error. Exact duplicates are merged; overlapping different entities are an error.
+- The reply text goes through ``model.llm.reply`` first (reasoning blocks, drafts, fences,
+  Python literals): the last answer-shaped JSON value is parsed.
+- Labels: a project's own ``label_map`` (Label Studio extra param) first, then exact,
+  case-insensitive, a ``B-``/``I-`` prefix on an entity type, a known synonym (``SYNONYMS``:
+  the OntoNotes/spaCy GPE/NORP/FAC, PERSON, ORGANIZATION, DATE_TIME ...) or a unique prefix
+  (PERS -> PER) are mapped; a well-formed type that is not in the label set (EVENT, MONEY) means
+  "not one of ours", i.e. O: dropped with a note and counted in ``SentenceParse.unknown_labels``
+  so that a run reports it; anything else (empty, numbers, sentences) is an error.
+- Entity indices: the echoed text is compared with the tokens after Unicode folding (``fold``:
+  NFKD without combining marks, one apostrophe, Hausa hook letters as plain ones), a match only
+  folding explains being a noted repair. When the text disagrees with the tokens at those
+  indices (a counting slip) and occurs exactly once in the sentence, the entity is moved there;
+  otherwise an error. Exact duplicates are merged; overlapping different entities are an error.
+- Batches: sentence objects are matched by ``id``; without ids, by order when their count is the
+  batch's. A truncated reply (``salvage=True``) gives every sentence object that is complete.
 - Tag lists (the paper's ``[[token, tag], ...]``): the echoed tokens are aligned to the input; a
   missing token is filled only when it cannot be anything else: punctuation not followed by an
   I- tag is O, a token between B-X/I-X and I-X is I-X; a missing *word* between O tokens could be
@@ -22,14 +29,20 @@ import difflib
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SYNONYMS = {"PERSON": "PER", "PEOPLE": "PER", "LOCATION": "LOC", "PLACE": "LOC",
-            "ORGANIZATION": "ORG", "ORGANISATION": "ORG", "COMPANY": "ORG", "TIME": "DATE",
-            "DATETIME": "DATE"}
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+from model.llm.reply import extract_json, json_values, strip_reasoning
+
+SYNONYMS = {"PERSON": "PER", "PEOPLE": "PER", "PERS": "PER",
+            "LOCATION": "LOC", "PLACE": "LOC", "GPE": "LOC", "NORP": "LOC", "FAC": "LOC",
+            "FACILITY": "LOC", "GEO": "LOC", "CITY": "LOC", "COUNTRY": "LOC",
+            "ORGANIZATION": "ORG", "ORGANISATION": "ORG", "COMPANY": "ORG", "ORG_NAME": "ORG",
+            "ORGANIZATION_NAME": "ORG", "INSTITUTION": "ORG",
+            "TIME": "DATE", "DATETIME": "DATE", "DATE_TIME": "DATE", "DATE_EXPRESSION": "DATE"}
+_APOSTROPHES = dict.fromkeys(map(ord, "\u02bc\u2019\u2018\u02bb\u0060\u00b4\u2032\u02b9"), "'")
+_HOOKS = str.maketrans("\u0253\u0257\u0199\u01b4\u0181\u018a\u0198\u01b3", "bdkyBDKY")
 DROP = object()   # sentinel: a well-formed label outside the scheme, meaning O
 
 
@@ -40,6 +53,7 @@ class SentenceParse:
     repairs: list[str] = field(default_factory=list)
     # entities in reply order after repair (None where dropped): lets the caller map logprobs
     slots: list[tuple[int, int, str] | None] | None = None
+    unknown_labels: list[str] = field(default_factory=list)  # read as O: reported per run
 
 
 @dataclass
@@ -49,40 +63,42 @@ class ChoiceParse:
     repairs: list[str] = field(default_factory=list)
 
 
-def extract_json(raw: str | None) -> tuple[Any, list[str], str | None]:
-    """``(value, notes, error)``: the reply's JSON value, tolerating prose and code fences."""
-    if raw is None or not raw.strip():
-        return None, [], "empty reply"
-    try:
-        return json.loads(raw), [], None
-    except ValueError:
-        pass
-    for m in _FENCE.finditer(raw):
-        try:
-            return json.loads(m.group(1)), ["JSON taken out of a code fence"], None
-        except ValueError:
-            continue
-    dec = json.JSONDecoder()
-    for i, ch in enumerate(raw):
-        if ch in "{[":
-            try:
-                value, _ = dec.raw_decode(raw, i)
-            except ValueError:
-                continue
-            if isinstance(value, (dict, list)) and value:
-                return value, ["JSON taken out of surrounding prose"], None
-    return None, [], "no JSON object found in the reply"
-
-
 def _norm_text(s: str) -> str:
     return "".join(unicodedata.normalize("NFC", s).split()).casefold()
 
 
-def normalize_label(raw: Any, labels: Sequence[str], *, strip_bio: bool = True):
+def fold(s: str) -> str:
+    """Text for a lenient comparison: models echo ``Bedie`` for ``Bédié``, ``dʼIvoire`` for
+    ``d'Ivoire`` and ``Kano`` for ``Ƙano``; whitespace and case never count."""
+    s = unicodedata.normalize("NFKD", s.translate(_HOOKS))
+    s = "".join(c for c in s if not unicodedata.combining(c)).translate(_APOSTROPHES)
+    return "".join(s.split()).casefold()
+
+
+def _mapped(raw: str, labels: Sequence[str], label_map: Mapping[str, str] | None):
+    """A project's own mapping (case-insensitive keys); ``"O"`` as the target means drop."""
+    if not label_map:
+        return None
+    for k, v in label_map.items():
+        if isinstance(k, str) and k.strip().casefold() == raw.strip().casefold():
+            if isinstance(v, str) and v.strip().upper() == "O":
+                return DROP
+            return v if v in labels else None
+    return None
+
+
+def normalize_label(raw: Any, labels: Sequence[str], *, strip_bio: bool = True,
+                    label_map: Mapping[str, str] | None = None):
     """``(label | DROP | None, note | None)``; ``None`` means an unusable label (error)."""
     if not isinstance(raw, str) or not raw.strip():
         return None, None
     s = raw.strip()
+    for cand in (s, re.sub(r"^[BIES][-_]", "", s, flags=re.I) if strip_bio else s):
+        hit = _mapped(cand, labels, label_map)
+        if hit is DROP:
+            return DROP, f"label {raw!r} read as O (project label_map)"
+        if hit is not None:
+            return hit, (None if hit == raw else f"label {raw!r} mapped to {hit!r} (project label_map)")
     if strip_bio:
         m = re.fullmatch(r"[BIES][-_](.+)", s, re.I)
         if m:
@@ -90,7 +106,7 @@ def normalize_label(raw: Any, labels: Sequence[str], *, strip_bio: bool = True):
     if s in labels:
         return s, (None if s == raw else f"label {raw!r} read as {s!r}")
     by_fold = {lab.casefold(): lab for lab in labels}
-    key = s.casefold().replace(" ", "_")
+    key = s.casefold().replace(" ", "_").replace("-", "_")
     hit = by_fold.get(key) or (SYNONYMS.get(key.upper()) if SYNONYMS.get(key.upper()) in labels
                                else None)
     if hit is None and len(key) >= 3:
@@ -114,13 +130,13 @@ def _as_int(v: Any) -> int | None:
     return None
 
 
-def _find_text(tokens: Sequence[str], text: str) -> list[tuple[int, int]]:
-    target = _norm_text(text)
+def _find_text(tokens: Sequence[str], text: str, norm=_norm_text) -> list[tuple[int, int]]:
+    target = norm(text)
     hits = []
     for i in range(len(tokens)):
         acc = ""
         for j in range(i, len(tokens)):
-            acc += _norm_text(tokens[j])
+            acc += norm(tokens[j])
             if acc == target:
                 hits.append((i, j))
             if len(acc) >= len(target):
@@ -128,26 +144,34 @@ def _find_text(tokens: Sequence[str], text: str) -> list[tuple[int, int]]:
     return hits
 
 
-def _parse_entities(ents: Any, tokens: Sequence[str], labels: Sequence[str]) -> SentenceParse:
+def _parse_entities(ents: Any, tokens: Sequence[str], labels: Sequence[str],
+                    label_map: Mapping[str, str] | None = None) -> SentenceParse:
     if not isinstance(ents, list):
         return SentenceParse(None, '"entities" is not a list')
-    n, repairs, slots, errors = len(tokens), [], [], []
+    n, repairs, slots, errors, unknown = len(tokens), [], [], [], []
     for k, e in enumerate(ents):
         if not isinstance(e, dict):
             errors.append(f"entity {k} is not an object")
             continue
-        lab, note = normalize_label(e.get("label", e.get("type")), labels)
+        raw_label = e.get("label", e.get("type"))
+        lab, note = normalize_label(raw_label, labels, label_map=label_map)
         if lab is None:
             errors.append(f"entity {k} has an unusable label {e.get('label')!r}")
             continue
         if note:
             repairs.append(note)
+        if lab is DROP:
+            unknown.append(str(raw_label).strip())
         first, last = _as_int(e.get("first", e.get("start"))), _as_int(e.get("last", e.get("end")))
         text = e.get("text") if isinstance(e.get("text"), str) and e.get("text").strip() else None
         ok = first is not None and last is not None and 0 <= first <= last < n
-        if text is not None and (not ok or _norm_text(" ".join(tokens[first:last + 1]))
-                                 != _norm_text(text)):
-            hits = _find_text(tokens, text)
+        span = " ".join(tokens[first:last + 1]) if ok else ""
+        if text is not None and ok and _norm_text(span) != _norm_text(text) \
+                and fold(span) == fold(text):
+            repairs.append(f"entity text {text!r} matches tokens {first}..{last} ({span!r}) "
+                           "once accents and apostrophes are folded")
+        elif text is not None and (not ok or _norm_text(span) != _norm_text(text)):
+            hits = _find_text(tokens, text) or _find_text(tokens, text, fold)
             if len(hits) == 1:
                 repairs.append(f"entity {text!r} moved from tokens {first}..{last} to "
                                f"{hits[0][0]}..{hits[0][1]} where its text is")
@@ -162,7 +186,7 @@ def _parse_entities(ents: Any, tokens: Sequence[str], labels: Sequence[str]) -> 
             continue
         slots.append(None if lab is DROP else (first, last, lab))
     if errors:
-        return SentenceParse(None, "; ".join(errors), repairs)
+        return SentenceParse(None, "; ".join(errors), repairs, unknown_labels=unknown)
     tags = ["O"] * n
     seen: set[tuple[int, int, str]] = set()
     for slot in slots:
@@ -176,16 +200,18 @@ def _parse_entities(ents: Any, tokens: Sequence[str], labels: Sequence[str]) -> 
         seen.add(slot)
         tags[first] = f"B-{lab}"
         tags[first + 1:last + 1] = [f"I-{lab}"] * (last - first)
-    return SentenceParse(tags, None, repairs, slots)
+    return SentenceParse(tags, None, repairs, slots, unknown)
 
 
-def _norm_tag(raw: Any, labels: Sequence[str], prev: str):
+def _norm_tag(raw: Any, labels: Sequence[str], prev: str,
+              label_map: Mapping[str, str] | None = None):
     if isinstance(raw, str) and raw.strip().upper() in ("O", "0", "OUTSIDE"):
         return "O", None if raw == "O" else f"tag {raw!r} read as O"
     if not isinstance(raw, str):
         return None, None
     m = re.fullmatch(r"([BI])[-_](.+)", raw.strip(), re.I)
-    lab, note = normalize_label(m.group(2) if m else raw, labels, strip_bio=False)
+    lab, note = normalize_label(m.group(2) if m else raw, labels, strip_bio=False,
+                                label_map=label_map)
     if lab is None:
         return None, None
     if lab is DROP:
@@ -198,11 +224,12 @@ def _norm_tag(raw: Any, labels: Sequence[str], prev: str):
     return tag, (note if tag != raw else None)
 
 
-def _parse_tags(items: Any, tokens: Sequence[str], labels: Sequence[str]) -> SentenceParse:
+def _parse_tags(items: Any, tokens: Sequence[str], labels: Sequence[str],
+                label_map: Mapping[str, str] | None = None) -> SentenceParse:
     """The paper's [[token, tag], ...], plain tag lists, or [{"i": .., "tag": ..}]."""
     if not isinstance(items, list):
         return SentenceParse(None, "tag list is not a list")
-    n, repairs = len(tokens), []
+    n, repairs, unknown = len(tokens), [], []
     raw_tags: list[Any] = [None] * n
     if items and all(isinstance(x, dict) and "i" in x for x in items):
         for x in items:
@@ -211,8 +238,8 @@ def _parse_tags(items: Any, tokens: Sequence[str], labels: Sequence[str]) -> Sen
                 return SentenceParse(None, f"token index {x['i']!r} outside 0..{n - 1}")
             raw_tags[i] = x.get("tag")
     elif items and all(isinstance(x, (list, tuple)) and len(x) == 2 for x in items):
-        echoed = [_norm_text(str(x[0])) for x in items]
-        sm = difflib.SequenceMatcher(a=[_norm_text(t) for t in tokens], b=echoed, autojunk=False)
+        echoed = [fold(str(x[0])) for x in items]
+        sm = difflib.SequenceMatcher(a=[fold(t) for t in tokens], b=echoed, autojunk=False)
         for a, b, size in sm.get_matching_blocks():
             for d in range(size):
                 raw_tags[a + d] = items[b + d][1]
@@ -227,11 +254,13 @@ def _parse_tags(items: Any, tokens: Sequence[str], labels: Sequence[str]) -> Sen
         if r is None:
             tags.append(None)
             continue
-        tag, note = _norm_tag(r, labels, tags[-1] or "O" if tags else "O")
+        tag, note = _norm_tag(r, labels, tags[-1] or "O" if tags else "O", label_map)
         if tag is None:
             return SentenceParse(None, f"token {i} has an unusable tag {r!r}", repairs)
         if note:
             repairs.append(note)
+            if tag == "O" and isinstance(r, str) and r.strip().upper() not in ("O", "0", "OUTSIDE"):
+                unknown.append(re.sub(r"^[BI][-_]", "", r.strip(), flags=re.I))
         tags.append(tag)
     for i in [i for i, t in enumerate(tags) if t is None]:
         prev = tags[i - 1] if i > 0 else "O"
@@ -250,44 +279,100 @@ def _parse_tags(items: Any, tokens: Sequence[str], labels: Sequence[str]) -> Sen
         if t.startswith("I-") and (i == 0 or fixed[i - 1][2:] != t[2:]):
             fixed[i] = "B-" + t[2:]
             repairs.append(f"token {i}: {t} without B- made {fixed[i]}")
-    return SentenceParse(fixed, None, repairs)
+    return SentenceParse(fixed, None, repairs, unknown_labels=unknown)
 
 
-def parse_ner(raw: str | None, sentences: dict[int, Sequence[str]],
-              labels: Sequence[str]) -> dict[int, SentenceParse]:
-    """Parse one reply for the sentences ``{id: tokens}`` it answers; one result per id."""
-    value, notes, err = extract_json(raw)
-    if err:
-        return {sid: SentenceParse(None, err) for sid in sentences}
-    items: dict[int, Any] = {}
+_TAG_KEYS = ("output", "tags", "tokens", "labels")
+
+
+def _sentence_obj(x: Any) -> bool:
+    return isinstance(x, dict) and ("entities" in x or any(k in x for k in _TAG_KEYS))
+
+
+def _ner_shaped(v: Any) -> bool:
+    """What an NER answer looks like (as opposed to a draft fragment or an example entity)."""
+    if isinstance(v, dict):
+        return isinstance(v.get("sentences"), list) or _sentence_obj(v)
+    return isinstance(v, list) and bool(v) and (all(_sentence_obj(x) for x in v)
+                                                or all(isinstance(x, (list, str)) for x in v))
+
+
+def _items(value: Any, sentences: dict[int, Sequence[str]]) -> tuple[dict[int, Any], list[str]]:
+    """``{sid: sentence object}`` from a reply value: by ``id``, else by order when the count of
+    id-less sentence objects is the batch's, else (one sentence) the value itself."""
     if isinstance(value, dict) and isinstance(value.get("sentences"), list):
         value = value["sentences"]
-    if isinstance(value, list) and all(isinstance(x, dict) and "id" in x for x in value):
+    elif isinstance(value, dict) and _sentence_obj(value):
+        value = [value]
+    items: dict[int, Any] = {}
+    if isinstance(value, list) and value and all(isinstance(x, dict) and "id" in x for x in value):
         for x in value:
             sid = _as_int(x["id"])
             if sid in sentences and sid not in items:
                 items[sid] = x
-    elif len(sentences) == 1:  # a single sentence answered without the wrapper
-        items[next(iter(sentences))] = value if isinstance(value, dict) else {"output": value}
+        return items, []
+    if isinstance(value, list) and value and all(_sentence_obj(x) for x in value):
+        if len(value) == len(sentences):
+            note = ([f"{len(value)} sentence objects without ids matched by order"]
+                    if len(value) > 1 else [])
+            return dict(zip(sentences, value)), note
+        return {}, []
+    if len(sentences) == 1:  # a single sentence answered as a bare tag list
+        return {next(iter(sentences)): {"output": value}}, []
+    return items, []
+
+
+def _parse_one(x: Any, tokens: Sequence[str], labels: Sequence[str],
+               label_map: Mapping[str, str] | None) -> SentenceParse:
+    if "entities" in x:
+        return _parse_entities(x["entities"], tokens, labels, label_map)
+    key = next((k for k in _TAG_KEYS if k in x), None)
+    return (_parse_tags(x[key], tokens, labels, label_map) if key else
+            SentenceParse(None, 'reply has neither "entities" nor a tag list'))
+
+
+def parse_ner(raw: str | None, sentences: dict[int, Sequence[str]], labels: Sequence[str], *,
+              label_map: Mapping[str, str] | None = None, reasoning: str | None = None,
+              salvage: bool = False) -> dict[int, SentenceParse]:
+    """Parse one reply for the sentences ``{id: tokens}`` it answers; one result per id.
+
+    ``salvage``: the reply was cut (``finish_reason=length``); every complete sentence object
+    with an id in it counts, the others are "missing" (the caller re-asks only those).
+    """
+    value, notes, err = extract_json(raw, shape=_ner_shaped, reasoning=reasoning)
+    items, order_note = ({}, []) if err else _items(value, sentences)
+    if salvage:  # the reply was cut: its complete sentence objects, wherever the cut left them
+        found = {}
+        for v, _ in json_values(strip_reasoning(raw or "")[0]):
+            sid = _as_int(v.get("id")) if isinstance(v, dict) and _sentence_obj(v) else None
+            if sid in sentences and sid not in items and sid not in found:
+                found[sid] = v
+        items.update(found)
+        if items:
+            notes = [n for n in notes if "prose" not in n and "answer-shaped" not in n]
+            notes, err = notes + ["complete sentence object salvaged from a truncated reply"], None
+    if err:
+        return {sid: SentenceParse(None, err) for sid in sentences}
     out = {}
     for sid, tokens in sentences.items():
         x = items.get(sid)
         if x is None:
             out[sid] = SentenceParse(None, f"sentence {sid} is missing from the reply")
             continue
-        if "entities" in x:
-            res = _parse_entities(x["entities"], tokens, labels)
-        else:
-            key = next((k for k in ("output", "tags", "tokens", "labels") if k in x), None)
-            res = (_parse_tags(x[key], tokens, labels) if key else
-                   SentenceParse(None, 'reply has neither "entities" nor a tag list'))
-        res.repairs[:0] = notes
+        res = _parse_one(x, tokens, labels, label_map)
+        res.repairs[:0] = notes + order_note
         out[sid] = res
     return out
 
 
-def parse_choices(raw: str | None, choices: Sequence[str], multi_label: bool) -> ChoiceParse:
-    value, notes, err = extract_json(raw)
+def _choice_shaped(v: Any) -> bool:
+    return (isinstance(v, dict) and ("label" in v or "labels" in v)) or (
+        isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v))
+
+
+def parse_choices(raw: str | None, choices: Sequence[str], multi_label: bool, *,
+                  reasoning: str | None = None) -> ChoiceParse:
+    value, notes, err = extract_json(raw, shape=_choice_shaped, reasoning=reasoning)
     if err:
         return ChoiceParse(None, err)
     got = value.get("labels", value.get("label")) if isinstance(value, dict) else value

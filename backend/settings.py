@@ -61,6 +61,7 @@ class Settings:
     ner_max_epochs: int = 30
     train_min_annotations: int = 1
     write_predictions: bool = True
+    max_request_mb: float = 100.0
     log_level: str = "INFO"
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -86,6 +87,7 @@ class Settings:
             ner_max_epochs=int(e.get("NER_MAX_EPOCHS", "30")),
             train_min_annotations=int(e.get("TRAIN_MIN_ANNOTATIONS", "1")),
             write_predictions=_bool(e.get("WRITE_PREDICTIONS"), True),
+            max_request_mb=float(e.get("MAX_REQUEST_MB") or "100"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
             env=e,
         )

@@ -1,0 +1,98 @@
+"""Operator routes beside the protocol: model versions (list, pin, unpin), jobs (list, submit,
+show), live agreement (JSON and plot) and the LLM ledger. The CLI (``python -m backend``) calls
+these over HTTP."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from backend import schemas
+from backend.errors import BadRequest, NotFound
+from backend.http_input import json_body, lal, project_param
+from backend.ids import clip
+from backend.jobs import KINDS
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.get("/versions")
+def versions():
+    backend = lal()["backend"]
+    pid = project_param()
+    pids = [pid] if pid is not None else backend.store.projects()
+    out: list[str] = []
+    detail = {}
+    for p in pids:
+        vs = backend.store.versions(p)
+        out += [v["version"] for v in vs]
+        detail[str(p)] = {"serving": backend.store.serving(p), "versions": vs}
+    return jsonify({"versions": list(dict.fromkeys(out)), "projects": detail})
+
+
+@bp.post("/versions/<int:pid>/pin")
+def pin(pid: int):
+    store = lal()["backend"].store
+    req = schemas.parse(schemas.PinRequest, json_body() or {})
+    store.pin(pid, req.version)
+    return jsonify({"project": pid, "serving": store.serving(pid)})
+
+
+@bp.post("/versions/<int:pid>/unpin")
+def unpin(pid: int):
+    store = lal()["backend"].store
+    store.unpin(pid)
+    return jsonify({"project": pid, "serving": store.serving(pid)})
+
+
+@bp.get("/jobs")
+def jobs():
+    return jsonify({"jobs": lal()["queue"].list(project_param())})
+
+
+@bp.post("/jobs")
+def submit_job():
+    body = json_body()
+    if not isinstance(body, dict):
+        raise BadRequest('body must be {"kind": "train|prelabel|rescore|select", "project": <id>}')
+    req = schemas.parse(schemas.JobRequest, body)
+    pid = schemas.project_id_of(req.project)
+    if req.kind not in KINDS:
+        raise BadRequest(f"kind {clip(req.kind)}: expected one of {', '.join(KINDS)}")
+    lal()["backend"].spec_for(pid, None)
+    rec = lal()["queue"].submit(req.kind, pid, reason=f"api:{req.kind}")
+    return jsonify(rec), 201
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    rec = lal()["queue"].get(job_id)
+    if rec is None:
+        raise NotFound(f"no job {clip(job_id)}")
+    return jsonify(rec)
+
+
+@bp.get("/agreement")
+def agreement():
+    from backend.model_store import read_json
+
+    pid = project_param()
+    if pid is None:
+        raise BadRequest("give ?project=<id>")
+    data = read_json(lal()["backend"].store.project_dir(pid) / "agreement.json")
+    if data is None:
+        raise NotFound(f"project {pid} has no live agreement yet: it is computed at each training")
+    return jsonify(data)
+
+
+@bp.get("/agreement/<int:pid>/plot.png")
+def agreement_plot(pid: int):
+    from backend import live_agreement
+
+    return current_app.response_class(live_agreement.plot(lal()["backend"].store, pid), mimetype="image/png")
+
+
+@bp.get("/llm/ledger")
+def ledger():
+    from flask import request
+
+    pid = request.args.get("project")
+    return jsonify(lal()["backend"].llm.ledger.summary(project=pid))

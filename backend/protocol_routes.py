@@ -1,0 +1,94 @@
+"""The routes Label Studio 1.23 itself calls (its ML backend protocol): /health, /setup,
+/predict, /webhook, /train (alias of Start Training) and /validate.
+
+Nothing here trains: /webhook answers well within Label Studio's 1 s timeout and queues the work.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from backend import schemas
+from backend.errors import BadRequest, NotFound
+from backend.http_input import json_body, lal
+from backend.label_config import parse_label_config
+
+log = logging.getLogger(__name__)
+bp = Blueprint("protocol", __name__)
+TRAIN_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "START_TRAINING",
+                "ANNOTATIONS_CREATED"}
+
+
+@bp.get("/")
+@bp.get("/health")
+def health():
+    settings, backend = lal()["settings"], lal()["backend"]
+    return jsonify({"status": "UP", "model_class": "LLMActiveLearningBackend",
+                    "queue": "rq" if settings.redis_url else "in-process",
+                    "llm": backend.llm_status(), "predict_source": backend.source_policy()})
+
+
+@bp.post("/setup")
+def setup():
+    req = schemas.parse(schemas.SetupRequest, json_body())
+    pid = schemas.project_id_of(req.project)
+    version = lal()["backend"].setup(pid, req.schema_, req.hostname, req.extra_params)
+    return jsonify({"model_version": version})
+
+
+@bp.post("/validate")
+def validate():
+    req = schemas.parse(schemas.ValidateRequest, json_body() or {})
+    spec = parse_label_config(req.config)
+    return jsonify({"status": "ok", "kinds": spec.kinds})
+
+
+@bp.post("/predict")
+def predict():
+    t0 = time.perf_counter()
+    req = schemas.parse(schemas.PredictRequest, json_body())
+    if req.project is None:
+        raise BadRequest("project is missing from the /predict payload")
+    pid = schemas.project_id_of(req.project)
+    tasks = [t.model_dump() for t in req.tasks]
+    context = req.params.context if req.params else None
+    out = lal()["backend"].predict(pid, tasks, req.label_config, context)
+    log.info("predict project %s: %d task(s) -> %d result(s) from %s in %.0f ms", pid, len(tasks),
+             len(out["results"]), out["source"], (time.perf_counter() - t0) * 1000)
+    return jsonify(out)
+
+
+def submit_training(pid: int, reason: str) -> Any:
+    rec = lal()["queue"].submit("train", pid, reason)
+    return jsonify({"status": "queued", "job": rec["id"], "coalesced": rec.get("coalesced", False)}), 201
+
+
+@bp.post("/webhook")
+def webhook():
+    backend = lal()["backend"]
+    req = schemas.parse(schemas.WebhookRequest, json_body())
+    proj = req.project if req.project is not None else (req.annotation or {}).get("project")
+    if proj is None:
+        raise BadRequest(f"{req.action}: no project in the payload")
+    pid = schemas.project_id_of(proj)
+    config = req.project.get("label_config") if isinstance(req.project, dict) else None
+    if config and backend.store.project(pid).get("label_config") != config:
+        parse_label_config(config)  # refuse bad configs before storing them
+        backend.store.save_project(pid, label_config=config)
+    if req.action not in TRAIN_EVENTS:
+        return jsonify({"status": "ignored", "action": req.action}), 200
+    if not backend.store.project(pid).get("label_config"):
+        raise NotFound(f"project {pid} is unknown to this backend: connect it in Label Studio "
+                       "(Settings -> Model) so /setup sends its label config")
+    return submit_training(pid, req.action)
+
+
+@bp.post("/train")
+def train():
+    req = schemas.parse(schemas.ProjectRequest, json_body() or {})
+    pid = schemas.project_id_of(req.project)
+    lal()["backend"].spec_for(pid, None)
+    return submit_training(pid, "train")

@@ -43,6 +43,8 @@ class LLMResult:
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
+    unknown_labels: dict[str, int] = field(default_factory=dict)  # read as O, by label
+    cost_estimated: bool = False  # the server reported no usage: tokens/cost are estimates
 
 
 @dataclass
@@ -57,6 +59,14 @@ class TokenTagging:
     tokens_in: int
     tokens_out: int
     cost_usd: float
+    unknown_labels: dict[str, int] = field(default_factory=dict)
+
+
+def _count(labels) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for lab in labels:
+        out[lab] = out.get(lab, 0) + 1
+    return out
 
 
 def _chunks(tokens: list[Token]) -> list[list[Token]]:
@@ -91,7 +101,8 @@ class LLMAnnotator:
         self.store_dir = Path(store_dir)
         self.ledger = Ledger(self.store_dir / "llm_ledger.sqlite3", config.budget_usd)
         self.cache = ResponseCache(self.store_dir / "llm_cache.sqlite3")
-        self.client = LLMClient(config, self.cache, self.ledger)
+        self.client = LLMClient(config, self.cache, self.ledger,
+                                self.store_dir / "llm_capabilities.json")
         self.engine = Engine(self.client)
         if config.fewshot_file:  # a bad file is a configuration error: say so now, not per item
             try:
@@ -115,7 +126,8 @@ class LLMAnnotator:
     # ---- token-level API (agreement / selection experiments) ----------------------------------
     def tag_tokens(self, sentences: list[list[str]], labels: list[str], *, n_samples: int,
                    project: str = "default", language: str | None = None, examples=(),
-                   sample_offset: int = 0, progress: bool = False) -> list[TokenTagging]:
+                   sample_offset: int = 0, progress: bool = False,
+                   label_map: dict | None = None) -> list[TokenTagging]:
         samples = list(range(sample_offset, sample_offset + n_samples))
         if not self.enabled:
             return [TokenTagging([None] * n_samples, [f"sample {s}: {OFF_REASON}" for s in samples],
@@ -123,12 +135,33 @@ class LLMAnnotator:
                     for _ in sentences]
         exs = _as_examples(examples)
         outs = self.engine.run_ner(sentences, list(labels), language or self.config.language,
-                                   samples, project, self._ner_fewshot(list(labels), exs), progress)
+                                   samples, project, self._ner_fewshot(list(labels), exs), progress,
+                                   label_map=label_map)
         return [TokenTagging([o.tags for o in row],
                              [f"sample {s}: {o.error}" for s, o in zip(samples, row) if o.error],
                              [bool(o.repairs) for o in row], [o.latency_s for o in row],
                              sum(o.tokens_in for o in row), sum(o.tokens_out for o in row),
-                             sum(o.cost_usd for o in row)) for row in outs]
+                             sum(o.cost_usd for o in row),
+                             _count(lab for o in row for lab in o.unknown_labels))
+                for row in outs]
+
+    def project_cost(self, sentences: list[list[str]], labels: list[str], *,
+                     language: str | None = None, examples=(), n_samples: int | None = None
+                     ) -> dict:
+        """The projected cost of tagging ``sentences`` (a dry run: no call is made)."""
+        exs = _as_examples(examples)
+        return self.engine.project_ner(sentences, list(labels), language or self.config.language,
+                                       n_samples or self.config.samples,
+                                       self._ner_fewshot(list(labels), exs))
+
+    def project_texts(self, texts: list[str], spec: TaskSpec, *, language: str | None = None,
+                      examples: Sequence[Example] = ()) -> dict | None:
+        """The projected cost of ``annotate(texts, spec)`` for NER (None for classification)."""
+        if spec.ner is None:
+            return None
+        chunks = [[t.text for t in c] for text in texts for c in _chunks(tokenize(text))]
+        return self.project_cost(chunks, list(spec.ner.labels), language=language,
+                                 examples=examples)
 
     def _ner_fewshot(self, labels, examples):
         return lambda text: self.fewshot.ner(text, labels, examples)
@@ -136,7 +169,10 @@ class LLMAnnotator:
     # ---- task-level API (/predict, bulk pre-annotation) ---------------------------------------
     def annotate(self, texts: list[str], spec: TaskSpec, *, project: str = "default",
                  language: str | None = None, examples: Sequence[Example] = (),
-                 progress: bool = False) -> list[LLMResult]:
+                 progress: bool = False, label_map: dict | None = None,
+                 scope: str = "") -> list[LLMResult]:
+        """One result per text. ``label_map``: the project's own label synonyms (extra param);
+        ``scope="predict"``: the spend also counts against ``LLM_PREDICT_BUDGET_USD``."""
         model = self.config.model
         if not self.enabled:
             return [LLMResult(error=OFF_REASON, model=model) for _ in texts]
@@ -151,14 +187,15 @@ class LLMAnnotator:
             chunks = [(i, c) for i, ts in enumerate(toks) for c in _chunks(ts)]
             outs = self.engine.run_ner([[t.text for t in c] for _, c in chunks], labels, language,
                                        samples, project, self._ner_fewshot(labels, examples),
-                                       progress)
+                                       progress, label_map=label_map, scope=scope)
             for (i, chunk), row in zip(chunks, outs):
                 self._merge_ner(results[i], ok[i], chunk, row)
         if spec.choices is not None:
             c = spec.choices
             outs = self.engine.run_choices(
                 texts, list(c.choices), c.multi_label, language, samples, project,
-                lambda text: self.fewshot.cls(text, list(c.choices), examples), progress)
+                lambda text: self.fewshot.cls(text, list(c.choices), examples), progress,
+                scope=scope)
             for i, row in enumerate(outs):
                 self._merge_choices(results[i], ok[i], row, c.multi_label)
         for r, oks in zip(results, ok):
@@ -176,7 +213,10 @@ class LLMAnnotator:
             res.tokens_out += o.tokens_out
             res.cost_usd += o.cost_usd
             res.cached = res.cached and o.cached
+            res.cost_estimated = res.cost_estimated or o.estimated
             res.repairs.extend(o.repairs)
+            for lab in o.unknown_labels:
+                res.unknown_labels[lab] = res.unknown_labels.get(lab, 0) + 1
             if o.error is None:
                 good.append(k)
             else:

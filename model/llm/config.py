@@ -10,13 +10,18 @@
 | `LLM_SAMPLES`               | `1`                          | Samples per item for self-consistency (see below). |
 | `LLM_CONCURRENCY`           | `4`                          | Requests in flight at once (thread pool). |
 | `LLM_TIMEOUT_S`             | `60`                         | Per-request timeout, seconds. |
-| `LLM_MAX_RETRIES`           | `4`                          | Retries per request on 429 / 5xx / timeout / connection error. |
+| `LLM_MAX_RETRIES`           | `4`                          | Retries per request on 5xx / timeout / connection error. |
+| `LLM_RATE_LIMIT_RETRIES`    | `8`                          | Retries per request on 429, apart from the above (each waits the server's `Retry-After`, at most 30 s). |
+| `LLM_BREAKER_FAILURES`      | `5`                          | Consecutive connection failures / timeouts after which no call is made for a while. |
+| `LLM_BREAKER_COOLDOWN_S`    | `30`                         | How long the circuit breaker stays open before one trial call. |
+| `LLM_MAX_CHARS_PER_TASK`    | `5000`                       | /predict: longer task texts use the local model (said in `detail`), never the LLM. |
+| `LLM_PREDICT_BUDGET_USD`    | `1.0`                        | Spend of /predict-triggered LLM calls per rolling 24 h (0: only `LLM_BUDGET_USD` applies). |
 | `LLM_PRICE_IN_PER_1K`       | `0.01`                       | USD per 1,000 prompt tokens (GPT-4-Turbo list price, as in the paper). |
 | `LLM_PRICE_OUT_PER_1K`      | `0.03`                       | USD per 1,000 completion tokens. |
-| `LLM_BUDGET_USD`            | `0` (no limit)               | Total spend (all projects, this ledger) after which no further call is made. |
+| `LLM_BUDGET_USD`            | `0` (no limit)               | Hard cap on the total spend (all projects, this ledger): each request reserves its worst case first. |
 | `LLM_SENTENCES_PER_REQUEST` | `4`                          | Sentences batched in one NER request (instructions + few-shot paid once). |
 | `LLM_LANGUAGE`              | `Hausa`                      | Language named in the prompt when the caller gives none. |
-| `LLM_RESPONSE_FORMAT`       | `auto`                       | `auto` (json_schema, falling back to json_object, then none on a 400), or force one. |
+| `LLM_RESPONSE_FORMAT`       | `auto`                       | `auto` (json_schema, then json_object with the schema, json_object, none: stepped down when the server says a format is unsupported, remembered per endpoint and model), or force one. |
 | `LLM_FEWSHOT_FILE`          | *(unset)*                    | CoNLL or JSONL file of static few-shot examples (never a test split). |
 
 Why ``LLM_SAMPLES=1`` by default: a second and third sample cost 2-3x the completion tokens (the
@@ -31,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit, urlunsplit
 
-RESPONSE_FORMATS = ("auto", "json_schema", "json_object", "none")
+RESPONSE_FORMATS = ("auto", "json_schema", "json_object_schema", "json_object", "none")
 
 
 class ConfigError(ValueError):
@@ -59,6 +64,11 @@ class LLMConfig:
     concurrency: int = 4
     timeout_s: float = 60.0
     max_retries: int = 4
+    rate_limit_retries: int = 8
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+    max_chars_per_task: int = 5000
+    predict_budget_usd: float = 1.0
     price_in_per_1k: float = 0.01
     price_out_per_1k: float = 0.03
     budget_usd: float = 0.0
@@ -76,6 +86,11 @@ class LLMConfig:
                 raise ConfigError(f"LLM_{name.upper()} must be >= 1, got {getattr(self, name)}")
         if self.max_retries < 0 or self.timeout_s <= 0 or self.budget_usd < 0:
             raise ConfigError("LLM_MAX_RETRIES and LLM_BUDGET_USD must be >= 0, LLM_TIMEOUT_S > 0")
+        if min(self.rate_limit_retries, self.breaker_cooldown_s, self.predict_budget_usd) < 0 \
+                or self.breaker_failures < 1 or self.max_chars_per_task < 1:
+            raise ConfigError("LLM_RATE_LIMIT_RETRIES, LLM_BREAKER_COOLDOWN_S and "
+                              "LLM_PREDICT_BUDGET_USD must be >= 0, LLM_BREAKER_FAILURES and "
+                              "LLM_MAX_CHARS_PER_TASK >= 1")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LLMConfig:
@@ -90,6 +105,11 @@ class LLMConfig:
             concurrency=_get(env, "LLM_CONCURRENCY", d.concurrency, int),
             timeout_s=_get(env, "LLM_TIMEOUT_S", d.timeout_s, float),
             max_retries=_get(env, "LLM_MAX_RETRIES", d.max_retries, int),
+            rate_limit_retries=_get(env, "LLM_RATE_LIMIT_RETRIES", d.rate_limit_retries, int),
+            breaker_failures=_get(env, "LLM_BREAKER_FAILURES", d.breaker_failures, int),
+            breaker_cooldown_s=_get(env, "LLM_BREAKER_COOLDOWN_S", d.breaker_cooldown_s, float),
+            max_chars_per_task=_get(env, "LLM_MAX_CHARS_PER_TASK", d.max_chars_per_task, int),
+            predict_budget_usd=_get(env, "LLM_PREDICT_BUDGET_USD", d.predict_budget_usd, float),
             price_in_per_1k=_get(env, "LLM_PRICE_IN_PER_1K", d.price_in_per_1k, float),
             price_out_per_1k=_get(env, "LLM_PRICE_OUT_PER_1K", d.price_out_per_1k, float),
             budget_usd=_get(env, "LLM_BUDGET_USD", d.budget_usd, float),
@@ -112,6 +132,10 @@ class LLMConfig:
             return self.base_url
         netloc = url.hostname + (f":{url.port}" if url.port else "")
         return urlunsplit(url._replace(netloc=netloc))
+
+    def where(self) -> str:
+        """Names the endpoint and model for error messages (never the key)."""
+        return f"LLM_BASE_URL={self.safe_url} LLM_MODEL={self.model}"
 
     def cost(self, tokens_in: int, tokens_out: int) -> float:
         return tokens_in / 1000 * self.price_in_per_1k + tokens_out / 1000 * self.price_out_per_1k

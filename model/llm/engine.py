@@ -3,9 +3,12 @@
 One *unit* is a batch of up to ``LLM_SENTENCES_PER_REQUEST`` sentences (or one text to
 classify) with all its samples, asked in one request (``n`` samples) when the server allows.
 Each (sentence, sample) whose reply cannot be parsed or repaired is re-asked alone, with the
-parser's error message in the prompt, at most ``MAX_REASKS`` times; a truncated reply
-(``finish_reason == "length"``) is re-asked alone with twice the token allowance. What still
-fails keeps its reason: nothing is dropped silently.
+parser's error message in the prompt, at most ``MAX_REASKS`` times. A truncated reply
+(``finish_reason == "length"``) keeps every complete sentence object in it; only the missing
+sentences are asked again, together, with twice the token allowance. A refusal is reported, not
+re-asked. An ``LLMFatalError`` (wrong key, model or URL; breaker open) stops the run: the
+remaining units get that one message without a call. What still fails keeps its reason:
+nothing is dropped silently.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from model.llm import prompts
-from model.llm.client import Completion, LLMCallError, LLMClient
+from model.llm.client import Completion, LLMCallError, LLMClient, LLMFatalError
 from model.llm.confidence import choice_probs, ner_reply_probs
 from model.llm.ledger import BudgetExceeded
 from model.llm.parse import parse_choices, parse_ner
@@ -39,6 +42,8 @@ class SampleOutcome:
     span_probs: dict = field(default_factory=dict)
     decision_probs: list[float] = field(default_factory=list)
     choice_probs: dict = field(default_factory=dict)
+    unknown_labels: list[str] = field(default_factory=list)
+    estimated: bool = False
 
     def charge(self, comp: Completion, share: float = 1.0) -> None:
         self.latency_s += comp.latency_s
@@ -46,6 +51,24 @@ class SampleOutcome:
         self.tokens_out += round(comp.tokens_out * share)
         self.cost_usd += comp.cost_usd * share
         self.cached = self.cached and comp.cached
+        self.estimated = self.estimated or comp.estimated
+
+    def accept(self, res, repairs_before: list[str] = ()) -> None:
+        self.tags, self.error = res.tags, None
+        self.repairs = list(repairs_before) + res.repairs
+        self.unknown_labels = list(res.unknown_labels)
+
+
+class _Run:
+    """One run's shared state: the first fatal error stops every unit still to be asked."""
+
+    def __init__(self) -> None:
+        self.fatal: str | None = None
+
+    def stop(self, exc: BaseException) -> str:
+        if isinstance(exc, LLMFatalError) and self.fatal is None:
+            self.fatal = str(exc)
+        return str(exc)
 
 
 def _truncated(comp: Completion, max_tokens: int) -> str | None:
@@ -53,6 +76,10 @@ def _truncated(comp: Completion, max_tokens: int) -> str | None:
         return (f"reply truncated at max_tokens={max_tokens} (finish_reason=length); "
                 "give the complete JSON, nothing else")
     return None
+
+
+def _refused(comp: Completion) -> str | None:
+    return f"the model refused: {comp.refusal}" if comp.refusal else None
 
 
 class Engine:
@@ -71,15 +98,10 @@ class Engine:
                 bar.update(1)
 
     # ---- NER --------------------------------------------------------------------------------
-    def run_ner(self, sentences: Sequence[Sequence[str]], labels: Sequence[str], language: str,
-                samples: list[int], project: str, fewshot: Callable, progress: bool = False
-                ) -> list[list[SampleOutcome]]:
-        out = [[SampleOutcome() for _ in samples] for _ in sentences]
+    def _ner_units(self, sentences: Sequence[Sequence[str]]) -> list[list[int]]:
         units, cur, cur_len = [], [], 0
         for i, toks in enumerate(sentences):
             if not toks:
-                for o in out[i]:
-                    o.tags = []
                 continue
             if cur and (len(cur) >= self.config.sentences_per_request
                         or cur_len + len(toks) > MAX_BATCH_TOKENS):
@@ -89,6 +111,58 @@ class Engine:
             cur_len += len(toks)
         if cur:
             units.append(cur)
+        return units
+
+    def project_ner(self, sentences: Sequence[Sequence[str]], labels: Sequence[str],
+                    language: str, n_samples: int, fewshot: Callable) -> dict:
+        """What a run would send, without sending it: requests, estimated prompt tokens, the
+        completion-token cap, and the cost range (prompt only .. every allowed token)."""
+        cfg = self.config
+        requests = t_in = t_out_max = 0
+        worst = 0.0
+        for batch in self._ner_units(sentences):
+            toks = [(j, list(sentences[i])) for j, i in enumerate(batch)]
+            msgs = prompts.ner_messages(toks, labels, language,
+                                        fewshot(" ".join(t for _, ts in toks for t in ts)))
+            mt = self._max_tokens(sum(len(t) for _, t in toks))
+            n = n_samples if self.client.n_ok else 1
+            calls = 1 if n == n_samples else n_samples
+            requests += calls
+            t_in += calls * self.client.estimate_tokens(msgs)
+            t_out_max += mt * n_samples
+            worst += calls * self.client.worst_cost(msgs, mt, n_samples // calls)
+        return {"requests": requests, "sentences": sum(1 for s in sentences if s),
+                "prompt_tokens_est": t_in, "completion_tokens_max": t_out_max,
+                "prompt_usd_est": round(cfg.cost(t_in, 0), 4),
+                "max_usd_est": round(cfg.cost(t_in, t_out_max), 4),
+                "reserved_worst_usd": round(worst, 4),
+                "budget_usd": cfg.budget_usd or None,
+                "budget_left_usd": (round(cfg.budget_usd - self.client.ledger.spent(), 4)
+                                    if cfg.budget_usd else None),
+                "note": "before the cache: sentences answered before cost nothing; re-asks "
+                        "(unparseable or truncated replies) come on top"}
+
+    def run_ner(self, sentences: Sequence[Sequence[str]], labels: Sequence[str], language: str,
+                samples: list[int], project: str, fewshot: Callable, progress: bool = False,
+                label_map: dict | None = None, scope: str = "") -> list[list[SampleOutcome]]:
+        out = [[SampleOutcome() for _ in samples] for _ in sentences]
+        for i, toks in enumerate(sentences):
+            if not toks:
+                for o in out[i]:
+                    o.tags = []
+        units = self._ner_units(sentences)
+        run = _Run()
+        schema = prompts.ner_schema(labels)
+
+        def ask(msgs: list[dict], mt: int, smp: list[int], attempt: int) -> list[Completion]:
+            if run.fatal:
+                raise LLMFatalError(run.fatal)
+            try:
+                return self.client.complete(msgs, schema=schema, max_tokens=mt, samples=smp,
+                                            project=project, attempt=attempt, scope=scope)
+            except (LLMCallError, BudgetExceeded) as exc:
+                run.stop(exc)
+                raise
 
         def unit(batch: list[int]) -> None:
             toks = {j: list(sentences[i]) for j, i in enumerate(batch)}
@@ -97,53 +171,105 @@ class Engine:
             mt = self._max_tokens(n_tok)
             msgs = prompts.ner_messages(list(toks.items()), labels, language, ex)
             try:
-                comps = self.client.complete(msgs, schema=prompts.ner_schema(labels),
-                                             max_tokens=mt, samples=samples, project=project)
+                comps = ask(msgs, mt, samples, 0)
             except (LLMCallError, BudgetExceeded) as exc:
                 for i in batch:
                     for o in out[i]:
                         o.error = str(exc)
                 return
             for k, comp in enumerate(comps):
-                trunc = _truncated(comp, mt)
-                parsed = {} if trunc else parse_ner(comp.content, toks, labels)
-                probs = {} if trunc else ner_reply_probs(comp.content, comp.logprobs, parsed)
+                trunc, refusal = _truncated(comp, mt), _refused(comp)
+                parsed = {} if refusal else parse_ner(comp.content, toks, labels,
+                                                      label_map=label_map,
+                                                      reasoning=comp.reasoning,
+                                                      salvage=bool(trunc))
+                probs = {} if trunc or refusal else ner_reply_probs(comp.content, comp.logprobs,
+                                                                    parsed)
+                missing = []
                 for j, i in enumerate(batch):
                     o = out[i][k]
                     o.charge(comp, len(toks[j]) / n_tok)
                     res = parsed.get(j)
-                    if res is not None and res.tags is not None:
-                        o.tags, o.repairs = res.tags, res.repairs
+                    if refusal:
+                        o.error = refusal
+                    elif res is not None and res.tags is not None:
+                        o.accept(res)
                         o.span_probs, o.decision_probs = probs.get(j, ({}, []))
+                    elif trunc:  # cut before this sentence was complete
+                        missing.append(j)
                     else:
-                        self._reask_ner(o, toks[j], labels, language, ex, samples[k], project,
-                                        trunc or res.error, mt if trunc else None)
+                        self._reask_ner(ask, o, toks[j], labels, language, ex, samples[k],
+                                        res.error, None, label_map)
+                if missing:
+                    self._reask_missing(ask, [out[batch[j]][k] for j in missing],
+                                        [toks[j] for j in missing], labels, language, ex,
+                                        samples[k], trunc, mt, label_map)
 
         self._pool(units, unit, progress, "LLM NER")
         return out
 
-    def _reask_ner(self, o: SampleOutcome, toks: list[str], labels, language, ex, sample: int,
-                   project: str, error: str, truncated_at: int | None) -> None:
+    def _reask_missing(self, ask, outs: list[SampleOutcome], toks: list[list[str]], labels,
+                       language, ex, sample: int, error: str, truncated_at: int,
+                       label_map) -> None:
+        """The sentences a truncated reply did not hold, asked again together with twice the
+        allowance; what still fails goes to the one-sentence re-ask."""
+        batch = dict(enumerate(toks))
+        mt = min(self.config.max_tokens,
+                 max(2 * truncated_at, self._max_tokens(sum(map(len, toks)))))
+        if len(toks) > 1:
+            msgs = prompts.ner_messages(list(batch.items()), labels, language, ex,
+                                        errors=[error])
+            try:
+                comp = ask(msgs, mt, [sample], 1)[0]
+            except (LLMCallError, BudgetExceeded) as exc:
+                for o in outs:
+                    o.error = str(exc)
+                return
+            n_tok = sum(map(len, toks))
+            trunc, refusal = _truncated(comp, mt), _refused(comp)
+            parsed = {} if refusal else parse_ner(comp.content, batch, labels,
+                                                  label_map=label_map, reasoning=comp.reasoning,
+                                                  salvage=bool(trunc))
+            for j, o in enumerate(outs):
+                o.charge(comp, len(toks[j]) / n_tok)
+                res = parsed.get(j)
+                if refusal:
+                    o.error = refusal
+                elif res is not None and res.tags is not None:
+                    o.accept(res, [f"re-asked after: {error}"])
+                else:
+                    self._reask_ner(ask, o, toks[j], labels, language, ex, sample,
+                                    trunc or (res.error if res else error),
+                                    mt if trunc else None, label_map, first_attempt=2)
+            return
+        self._reask_ner(ask, outs[0], toks[0], labels, language, ex, sample, error,
+                        truncated_at, label_map)
+
+    def _reask_ner(self, ask, o: SampleOutcome, toks: list[str], labels, language, ex,
+                   sample: int, error: str, truncated_at: int | None, label_map,
+                   first_attempt: int = 1) -> None:
         mt = self._max_tokens(len(toks))
-        for attempt in range(1, MAX_REASKS + 1):
+        for attempt in range(first_attempt, MAX_REASKS + 1):
             if truncated_at is not None:
                 mt = min(self.config.max_tokens, max(mt, 2 * truncated_at))
             msgs = prompts.ner_messages([(0, toks)], labels, language, ex, errors=[error])
             try:
-                comp = self.client.complete(msgs, schema=prompts.ner_schema(labels),
-                                            max_tokens=mt, samples=[sample], project=project,
-                                            attempt=attempt)[0]
+                comp = ask(msgs, mt, [sample], attempt)[0]
             except (LLMCallError, BudgetExceeded) as exc:
                 o.error = str(exc)
                 return
             o.charge(comp)
+            if _refused(comp):
+                o.error = _refused(comp)
+                return
             trunc = _truncated(comp, mt)
             if trunc:
                 error, truncated_at = trunc, mt
                 continue
-            res = parse_ner(comp.content, {0: toks}, labels)[0]
+            res = parse_ner(comp.content, {0: toks}, labels, label_map=label_map,
+                            reasoning=comp.reasoning)[0]
             if res.tags is not None:
-                o.tags, o.repairs = res.tags, [f"re-asked after: {error}"] + res.repairs
+                o.accept(res, [f"re-asked after: {error}"])
                 o.span_probs, o.decision_probs = ner_reply_probs(comp.content, comp.logprobs,
                                                                  {0: res}).get(0, ({}, []))
                 return
@@ -153,9 +279,10 @@ class Engine:
     # ---- classification ---------------------------------------------------------------------
     def run_choices(self, texts: Sequence[str], choices: Sequence[str], multi_label: bool,
                     language: str, samples: list[int], project: str, fewshot: Callable,
-                    progress: bool = False) -> list[list[SampleOutcome]]:
+                    progress: bool = False, scope: str = "") -> list[list[SampleOutcome]]:
         out = [[SampleOutcome() for _ in samples] for _ in texts]
         schema = prompts.cls_schema(choices, multi_label)
+        run = _Run()
 
         def unit(i: int) -> None:
             ex = fewshot(texts[i])
@@ -165,18 +292,24 @@ class Engine:
             for attempt in range(MAX_REASKS + 1):
                 msgs = prompts.cls_messages(texts[i], choices, multi_label, language, ex, errors)
                 try:
+                    if run.fatal:
+                        raise LLMFatalError(run.fatal)
                     comps = self.client.complete(msgs, schema=schema, max_tokens=mt,
                                                  samples=[samples[k] for k in todo],
-                                                 project=project, attempt=attempt)
+                                                 project=project, attempt=attempt, scope=scope)
                 except (LLMCallError, BudgetExceeded) as exc:
                     for k in todo:
-                        out[i][k].error = str(exc)
+                        out[i][k].error = run.stop(exc)
                     return
                 failed = []
                 for k, comp in zip(todo, comps):
                     o = out[i][k]
                     o.charge(comp)
-                    res = parse_choices(comp.content, choices, multi_label)
+                    if _refused(comp):
+                        o.error = _refused(comp)
+                        continue
+                    res = parse_choices(comp.content, choices, multi_label,
+                                        reasoning=comp.reasoning)
                     err = _truncated(comp, mt) or res.error
                     if err is None:
                         o.error = None

@@ -2,7 +2,9 @@
 
 ``serve`` starts gunicorn with ``backend/gunicorn.conf.py``; the other commands talk to a running
 backend over HTTP (``--url``, basic auth from BASIC_AUTH_USER/BASIC_AUTH_PASS), so they work the
-same with the in-process queue and with RQ workers.
+same with the in-process queue and with RQ workers. Every variable is read through ``Settings``,
+so ``serve`` refuses what the server would refuse (half-set basic auth, a short WEBHOOK_SECRET)
+with one line naming the variable, before gunicorn starts.
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import os
 import sys
 from pathlib import Path
 
+from backend.settings import Settings
 
-def _auth() -> tuple[str, str] | None:
-    if os.environ.get("BASIC_AUTH_USER") and os.environ.get("BASIC_AUTH_PASS"):
-        return os.environ["BASIC_AUTH_USER"], os.environ["BASIC_AUTH_PASS"]
+
+def _auth(settings: Settings) -> tuple[str, str] | None:
+    if settings.basic_auth_enabled:
+        return settings.basic_auth_user, settings.basic_auth_pass
     return None
 
 
@@ -23,7 +27,8 @@ def _call(args, method: str, path: str, body: dict | None = None) -> int:
     import requests
 
     try:
-        r = requests.request(method, args.url.rstrip("/") + path, json=body, auth=_auth(), timeout=args.timeout)
+        r = requests.request(method, args.url.rstrip("/") + path, json=body, auth=_auth(args.settings),
+                             timeout=args.timeout)
     except requests.RequestException as e:
         print(f"error: backend at {args.url} unreachable ({type(e).__name__})", file=sys.stderr)
         return 2
@@ -35,9 +40,14 @@ def _call(args, method: str, path: str, body: dict | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = Settings.from_env()
+    except ValueError as e:  # the message names the variable
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     p = argparse.ArgumentParser(prog="python -m backend", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", default=os.environ.get("BACKEND_URL", "http://127.0.0.1:9090"))
+    p.add_argument("--url", default=settings.backend_url)
     p.add_argument("--timeout", type=float, default=30.0)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("serve", help="start gunicorn on PORT (default 9090) with the embedded defaults")
@@ -60,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     led = sub.add_parser("ledger", help="LLM tokens and cost per project and model")
     led.add_argument("--project")
     args = p.parse_args(argv)
+    args.settings = settings
 
     if args.cmd == "serve":
         conf = Path(__file__).with_name("gunicorn.conf.py")
@@ -81,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             import requests
 
             r = requests.get(f"{args.url.rstrip('/')}/agreement/{args.project}/plot.png", timeout=args.timeout,
-                             auth=_auth())
+                             auth=_auth(settings))
             if r.ok:
                 Path(args.plot).write_bytes(r.content)
         return _call(args, "GET", f"/agreement?project={args.project}")

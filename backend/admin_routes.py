@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, jsonify
 
 from backend import schemas
 from backend.errors import BadRequest, NotFound
-from backend.http_input import json_body, lal, project_param
-from backend.ids import clip
+from backend.http_input import json_body, known_project, lal, project_param
+from backend.ids import clip, is_job_id
 from backend.jobs import KINDS
 
 bp = Blueprint("admin", __name__)
@@ -28,16 +28,18 @@ def versions():
     return jsonify({"versions": list(dict.fromkeys(out)), "projects": detail})
 
 
-@bp.post("/versions/<int:pid>/pin")
-def pin(pid: int):
+@bp.post("/versions/<project>/pin")
+def pin(project: str):
+    pid = known_project(project)
     store = lal()["backend"].store
     req = schemas.parse(schemas.PinRequest, json_body() or {})
     store.pin(pid, req.version)
     return jsonify({"project": pid, "serving": store.serving(pid)})
 
 
-@bp.post("/versions/<int:pid>/unpin")
-def unpin(pid: int):
+@bp.post("/versions/<project>/unpin")
+def unpin(project: str):
+    pid = known_project(project)
     store = lal()["backend"].store
     store.unpin(pid)
     return jsonify({"project": pid, "serving": store.serving(pid)})
@@ -54,9 +56,9 @@ def submit_job():
     if not isinstance(body, dict):
         raise BadRequest('body must be {"kind": "train|prelabel|rescore|select", "project": <id>}')
     req = schemas.parse(schemas.JobRequest, body)
-    pid = schemas.project_id_of(req.project)
     if req.kind not in KINDS:
         raise BadRequest(f"kind {clip(req.kind)}: expected one of {', '.join(KINDS)}")
+    pid = known_project(req.project)
     lal()["backend"].spec_for(pid, None)
     rec = lal()["queue"].submit(req.kind, pid, reason=f"api:{req.kind}")
     return jsonify(rec), 201
@@ -64,7 +66,7 @@ def submit_job():
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
-    rec = lal()["queue"].get(job_id)
+    rec = lal()["queue"].get(job_id) if is_job_id(job_id) else None
     if rec is None:
         raise NotFound(f"no job {clip(job_id)}")
     return jsonify(rec)
@@ -83,16 +85,15 @@ def agreement():
     return jsonify(data)
 
 
-@bp.get("/agreement/<int:pid>/plot.png")
-def agreement_plot(pid: int):
+@bp.get("/agreement/<project>/plot.png")
+def agreement_plot(project: str):
     from backend import live_agreement
 
+    pid = known_project(project)
     return current_app.response_class(live_agreement.plot(lal()["backend"].store, pid), mimetype="image/png")
 
 
 @bp.get("/llm/ledger")
 def ledger():
-    from flask import request
-
-    pid = request.args.get("project")
-    return jsonify(lal()["backend"].llm.ledger.summary(project=pid))
+    pid = project_param()
+    return jsonify(lal()["backend"].llm.ledger.summary(project=None if pid is None else str(pid)))

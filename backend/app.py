@@ -6,6 +6,7 @@ calls: /health, /setup, /predict, /webhook, /train, /validate) and ``admin_route
 """
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 
@@ -17,7 +18,9 @@ from backend.auth import SecretPrefixMiddleware, basic_auth_ok, webhook_trusted
 from backend.errors import BackendError, Unauthorized
 from backend.logging_setup import configure_logging
 from backend.ml import MLBackend
-from backend.queue import InProcessQueue, JobQueue, make_queue
+from backend.jobs import run_job
+from backend.queue import InProcessQueue, JobQueue
+from backend.queue_factory import make_queue
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,10 +40,8 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None,
     settings = settings or Settings.from_env()
     configure_logging(settings)
     backend = backend or MLBackend(settings)
-    from backend import ml
-
-    ml._RUNTIME = backend  # jobs run in this process use the same loaded models
-    queue = queue or make_queue(settings)
+    # jobs run in this process use this backend and the models it has loaded
+    queue = queue or make_queue(settings, functools.partial(run_job, backend=backend))
     if isinstance(queue, InProcessQueue):
         _warm_imports()
     backend.store.cleanup_partial()

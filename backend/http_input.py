@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app, request
 
 from backend import schemas
-from backend.errors import PayloadTooLarge
+from backend.errors import NotFound, PayloadTooLarge
 
 
 def lal() -> dict:
@@ -34,9 +34,20 @@ def json_body() -> Any:
 
 
 def project_param() -> int | None:
-    """``?project=`` or the body's ``project``, parsed as a project id; None when absent."""
+    """``?project=`` or the body's ``project``, parsed as a project id and known to this backend
+    (404 otherwise); None when absent."""
     raw = request.args.get("project")
     if raw is None and read_body():
         body = json_body()
         raw = body.get("project") if isinstance(body, dict) else None
-    return schemas.project_id_of(raw) if raw is not None else None
+    return known_project(raw) if raw is not None else None
+
+
+def known_project(raw: Any) -> int:
+    """The project id in ``raw``, which must name a project this backend knows (connected through
+    /setup, so its project.json exists): 404 otherwise, the same on every per-project route."""
+    pid = schemas.project_id_of(raw)
+    if not lal()["backend"].store.project(pid):
+        raise NotFound(f"project {pid} is unknown to this backend: connect it in Label Studio "
+                       "(Settings -> Model) so /setup sends its label config")
+    return pid

@@ -16,6 +16,7 @@ PROJECT_ID_MAX = 2**31 - 1  # Label Studio's project ids are 32-bit signed integ
 # Label Studio sends the project as "7.1795606539" (id.created-timestamp) or as a number
 _PROJECT_RE = re.compile(r"([0-9]{1,10})(?:\.[0-9]{1,20})?", re.ASCII)
 _VERSION_RE = re.compile(r"v([0-9]{1,9})", re.ASCII)
+_JOB_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)  # uuid hex of the in-process queue, RQ's ids
 ECHO_CHARS = 40  # at most this much of a refused value is echoed back (and logged)
 
 
@@ -60,3 +61,8 @@ def version_number(value: str) -> int | None:
     """The number of a version directory name, or None for anything else (temp dirs, junk)."""
     m = _VERSION_RE.fullmatch(value) if len(value) <= 10 else None
     return int(m.group(1)) if m else None
+
+
+def is_job_id(value: str) -> bool:
+    """Whether ``value`` can name a job record at all (a job id becomes a file name)."""
+    return bool(_JOB_RE.fullmatch(value)) if len(value) <= 64 else False

@@ -51,11 +51,53 @@ def _check_xml(xml: str) -> None:
         raise BadRequest(f"label_config has {n_labels} labels/choices; the limit is {MAX_LABELS}")
 
 
+SUPPORTED = ("supports one <Labels> (NER) and/or one <Choices> (classification), each with one toName, "
+             "both over the same <Text name=... value=\"$field\"/>")
+
+
 def parse_label_config(xml: str) -> TaskSpec:
-    """Find the first ``<Labels>`` and first ``<Choices>`` control over a ``<Text>`` object."""
+    """The one ``<Labels>`` and/or one ``<Choices>`` control of a config, over one ``<Text>``.
+
+    Anything else that would be read wrongly is refused, naming what is supported: a second
+    ``<Labels>`` or ``<Choices>`` (it used to be dropped without a word), controls over different
+    ``<Text>`` objects (every path reads one text per task, so the classifier trained and predicted
+    on the NER field), a control over a non-Text object or over several objects, per-region
+    ``<Choices>`` and the other ``*Labels`` tags. Controls that make no regions to predict
+    (``<TextArea>``, ``<Rating>`` ...) are left to the annotators."""
     if not isinstance(xml, str):  # JSON can carry any type here; the cache below needs a str
         raise BadRequest(f"label_config must be a string of Label Studio XML, got {type(xml).__name__}")
     return _parse_label_config(xml)
+
+
+def _control(ctl, objects: dict, problems: list[str]):
+    """A ``NERControl``/``ChoicesControl`` of one SDK control, or None with the reason appended."""
+    targets = list(ctl.to_name or [])
+    if not targets:
+        problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> has no toName")
+        return None
+    if len(targets) > 1:
+        problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> has toName=\"{','.join(targets)}\" (several objects)")
+        return None
+    obj = objects.get(targets[0])
+    if obj is None:
+        problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> points to toName=\"{targets[0]}\", "
+                        "which is not an object in the config")
+        return None
+    if obj.tag != "Text":
+        problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> labels a <{obj.tag}>; only <Text> is supported")
+        return None
+    value = (obj.value or "").lstrip("$")
+    if not value:
+        problems.append(f"<Text name=\"{obj.name}\"> has no value=\"$field\"")
+        return None
+    labels = tuple(dict.fromkeys(str(x) for x in (ctl.labels or [])))
+    if not labels:
+        problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> has no labels")
+        return None
+    if ctl.tag == "Labels":
+        return NERControl(ctl.name, obj.name, value, labels)
+    multi = str(ctl.attr.get("choice", "single")).lower() == "multiple"
+    return ChoicesControl(ctl.name, obj.name, value, labels, multi)
 
 
 @functools.lru_cache(maxsize=256)
@@ -68,38 +110,29 @@ def _parse_label_config(xml: str) -> TaskSpec:
     except Exception as e:  # the SDK raises assorted types for odd configs
         raise BadRequest(f"label_config could not be read: {e}") from None
     objects = {o.name: o for o in li.objects}
-    ner = choices = None
     problems: list[str] = []
+    found: dict[str, list] = {"Labels": [], "Choices": []}
     for ctl in li.controls:
-        if ctl.tag not in ("Labels", "Choices"):
-            continue
-        targets = list(ctl.to_name or [])
-        if not targets:
-            problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> has no toName")
-            continue
-        obj = objects.get(targets[0])
-        if obj is None:
-            problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> points to toName=\"{targets[0]}\", "
-                            "which is not an object in the config")
-            continue
-        if obj.tag != "Text":
-            problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> labels a <{obj.tag}>; only <Text> is supported")
-            continue
-        value = (obj.value or "").lstrip("$")
-        if not value:
-            problems.append(f"<Text name=\"{obj.name}\"> has no value=\"$field\"")
-            continue
-        labels = tuple(dict.fromkeys(str(x) for x in (ctl.labels or [])))
-        if not labels:
-            problems.append(f"<{ctl.tag} name=\"{ctl.name}\"> has no labels")
-            continue
-        if ctl.tag == "Labels" and ner is None:
-            ner = NERControl(ctl.name, obj.name, value, labels)
-        elif ctl.tag == "Choices" and choices is None:
-            multi = str(ctl.attr.get("choice", "single")).lower() == "multiple"
-            choices = ChoicesControl(ctl.name, obj.name, value, labels, multi)
-    if ner is None and choices is None:
-        detail = "; ".join(problems) if problems else "no <Labels> or <Choices> control found"
-        raise BadRequest(f"unsupported label_config: {detail}. Expected <Labels> and/or <Choices> "
-                         "with toName pointing at a <Text name=... value=\"$field\"/>")
+        if ctl.tag in found:
+            if str(ctl.attr.get("perRegion", "")).lower() == "true":
+                problems.append(f"<{ctl.tag} name=\"{ctl.name}\" perRegion=\"true\"> (per-region attributes)")
+                continue
+            c = _control(ctl, objects, problems)
+            if c is not None:
+                found[ctl.tag].append(c)
+        elif ctl.tag.endswith("Labels"):  # <HyperTextLabels>, <RectangleLabels> ...: regions never predicted
+            problems.append(f"<{ctl.tag} name=\"{ctl.name}\">")
+    for tag, ctls in found.items():
+        if len(ctls) > 1:
+            names = ", ".join(f'"{c.from_name}"' for c in ctls)
+            problems.append(f"{len(ctls)} <{tag}> controls ({names})")
+    ner = found["Labels"][0] if found["Labels"] else None
+    choices = found["Choices"][0] if found["Choices"] else None
+    if ner and choices and ner.to_name != choices.to_name:
+        problems.append(f"<Labels name=\"{ner.from_name}\"> labels <Text name=\"{ner.to_name}\"> but "
+                        f"<Choices name=\"{choices.from_name}\"> labels <Text name=\"{choices.to_name}\">")
+    if ner is None and choices is None and not problems:
+        problems.append("no <Labels> or <Choices> control found")
+    if problems:
+        raise BadRequest(f"unsupported label_config: {'; '.join(problems)}. This backend {SUPPORTED}")
     return TaskSpec(ner=ner, choices=choices)

@@ -83,9 +83,11 @@ class MLBackend:
                 get_strategy(str(extra["query_strategy"]))
             except ValueError as e:  # unknown name -> 400 listing the allowed ones
                 raise BadRequest(f"extra_params.query_strategy: {e}") from None
+        # connected=True: only a project connected through /setup lets a webhook change its label config
         if (stored.get("label_config") != config or stored.get("hostname") != hostname
-                or (extra is not None and stored.get("extra_params") != extra)):
-            self.store.save_project(project_id, label_config=config, hostname=hostname, extra_params=extra)
+                or (extra is not None and stored.get("extra_params") != extra) or not stored.get("connected")):
+            self.store.save_project(project_id, label_config=config, hostname=hostname, extra_params=extra,
+                                    connected=True)
         return self.model_version(project_id)
 
     def project_option(self, project_id: int, key: str, default: Any = None) -> Any:

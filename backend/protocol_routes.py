@@ -6,14 +6,16 @@ Nothing here trains: /webhook answers well within Label Studio's 1 s timeout and
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from backend import schemas
+from backend.auth import basic_auth_ok
 from backend.errors import BadRequest, NotFound
-from backend.http_input import json_body, lal
+from backend.http_input import json_body, known_project, lal
 from backend.label_config import parse_label_config
 
 log = logging.getLogger(__name__)
@@ -25,10 +27,19 @@ TRAIN_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED
 @bp.get("/")
 @bp.get("/health")
 def health():
+    """UP/DOWN for anyone (probes, Docker's HEALTHCHECK); the LLM endpoint, model, spend and
+    budget only for a caller with the basic-auth credentials when auth is on (Label Studio sends
+    them on /health)."""
     settings, backend = lal()["settings"], lal()["backend"]
-    return jsonify({"status": "UP", "model_class": "LLMActiveLearningBackend",
-                    "queue": "rq" if settings.redis_url else "in-process",
-                    "llm": backend.llm_status(), "predict_source": backend.source_policy()})
+    up = settings.model_dir.is_dir() and os.access(settings.model_dir, os.W_OK | os.X_OK)
+    body: dict[str, Any] = {"status": "UP" if up else "DOWN"}
+    if basic_auth_ok(settings, request.authorization):
+        body.update({"model_class": "LLMActiveLearningBackend",
+                     "queue": "rq" if settings.redis_url else "in-process",
+                     "llm": backend.llm_status(), "predict_source": backend.source_policy()})
+        if not up:
+            body["detail"] = f"MODEL_DIR {settings.model_dir} is not a writable directory"
+    return jsonify(body), 200 if up else 503
 
 
 @bp.post("/setup")
@@ -52,7 +63,8 @@ def predict():
     req = schemas.parse(schemas.PredictRequest, json_body())
     if req.project is None:
         raise BadRequest("project is missing from the /predict payload")
-    pid = schemas.project_id_of(req.project)
+    # Label Studio sends the label config with every /predict; without it the project must be known
+    pid = schemas.project_id_of(req.project) if req.label_config else known_project(req.project)
     tasks = [t.model_dump() for t in req.tasks]
     context = req.params.context if req.params else None
     out = lal()["backend"].predict(pid, tasks, req.label_config, context)
@@ -75,9 +87,14 @@ def webhook():
         raise BadRequest(f"{req.action}: no project in the payload")
     pid = schemas.project_id_of(proj)
     config = req.project.get("label_config") if isinstance(req.project, dict) else None
-    if config and backend.store.project(pid).get("label_config") != config:
-        parse_label_config(config)  # refuse bad configs before storing them
-        backend.store.save_project(pid, label_config=config)
+    stored = backend.store.project(pid)
+    if config and stored.get("label_config") != config:
+        parse_label_config(config)  # refuse bad configs, stored or not
+        if stored.get("connected"):  # Label Studio's PROJECT_UPDATED after a config edit
+            backend.store.save_project(pid, label_config=config)
+        else:  # whoever holds the webhook secret must not (re)define projects Label Studio never connected
+            log.warning("webhook %s for project %s carries a label config, but the project was never connected "
+                        "through /setup: config not stored", req.action, pid)
     if req.action not in TRAIN_EVENTS:
         return jsonify({"status": "ignored", "action": req.action}), 200
     if not backend.store.project(pid).get("label_config"):
@@ -89,6 +106,6 @@ def webhook():
 @bp.post("/train")
 def train():
     req = schemas.parse(schemas.ProjectRequest, json_body() or {})
-    pid = schemas.project_id_of(req.project)
+    pid = known_project(req.project)
     lal()["backend"].spec_for(pid, None)
     return submit_training(pid, "train")

@@ -78,13 +78,13 @@ class PredictParams(_Model):
 
 class PredictRequest(_Model):
     tasks: list[Task] = Field(max_length=MAX_TASKS_PER_REQUEST)
-    project: str | int | None = None
+    project: Any = None  # backend.ids.parse_project_id decides (pydantic would coerce True to 1)
     label_config: str | None = None
     params: PredictParams | None = None
 
 
 class SetupRequest(_Model):
-    project: str | int
+    project: Any = None
     schema_: str | None = Field(default=None, alias="schema")
     hostname: str | None = None
     access_token: str | None = Field(default=None, repr=False)
@@ -110,7 +110,7 @@ class SetupRequest(_Model):
 
 class WebhookRequest(_Model):
     action: str
-    project: dict[str, Any] | int | str | None = None
+    project: Any = None  # an object with id and label_config, or the id
     annotation: dict[str, Any] | None = None
     task: dict[str, Any] | None = None
 

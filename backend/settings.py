@@ -35,6 +35,20 @@ def _bool(v: str | None, default: bool) -> bool:
     return default if v is None or v == "" else v.strip().lower() in _TRUE
 
 
+def _interval(v: str | None) -> float | str:
+    """TRAIN_MIN_INTERVAL_S: seconds, or ``auto`` (twice the project's last training time)."""
+    v = (v or "auto").strip().lower()
+    if v == "auto":
+        return v
+    try:
+        secs = float(v)
+    except ValueError:
+        raise ValueError(f"TRAIN_MIN_INTERVAL_S={v!r}: expected seconds or 'auto'") from None
+    if secs < 0:
+        raise ValueError(f"TRAIN_MIN_INTERVAL_S={v!r}: must be >= 0")
+    return secs
+
+
 def _aux_files(v: str | None) -> tuple[str, ...]:
     """Comma-separated files that must exist: a typo fails at start-up, not at the first retrain."""
     paths = tuple(p.strip() for p in (v or "").split(",") if p.strip())
@@ -63,6 +77,13 @@ class Settings:
     write_predictions: bool = True
     max_request_mb: float = 100.0
     log_level: str = "INFO"
+    job_threads: int = 1
+    train_threads: int | None = None  # None: cores - 1 (>= 1)
+    job_backoff_s: float = 10.0
+    job_backoff_max_s: float = 600.0
+    job_retries: int = 3
+    train_every_n: int = 1
+    train_min_interval_s: float | str = "auto"
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -89,6 +110,13 @@ class Settings:
             write_predictions=_bool(e.get("WRITE_PREDICTIONS"), True),
             max_request_mb=float(e.get("MAX_REQUEST_MB") or "100"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
+            job_threads=max(1, int(e.get("JOB_THREADS") or "1")),
+            train_threads=int(e["TRAIN_THREADS"]) if e.get("TRAIN_THREADS") else None,
+            job_backoff_s=float(e.get("JOB_BACKOFF_S") or "10"),
+            job_backoff_max_s=float(e.get("JOB_BACKOFF_MAX_S") or "600"),
+            job_retries=int(e.get("JOB_RETRIES") or "3"),
+            train_every_n=int(e.get("TRAIN_EVERY_N") or "1"),
+            train_min_interval_s=_interval(e.get("TRAIN_MIN_INTERVAL_S")),
             env=e,
         )
 

@@ -54,9 +54,12 @@ def test_unknown_project_and_job(app_client):
     r = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": 99, "annotation": {"id": 1}})
     assert r.status_code == 404 and "unknown to this backend" in r.get_json()["error"]
     r = client.post("/predict", json={"project": "99.1", "tasks": [{"id": 1, "data": {"text": "x"}}]})
-    assert r.status_code == 400 and "no label_config" in r.get_json()["error"]
+    assert r.status_code == 404 and "unknown to this backend" in r.get_json()["error"]
     assert client.get("/jobs/doesnotexist").status_code == 404
     assert client.get("/nope").status_code == 404
+    r = client.post("/versions/99/pin", json={"version": "v1"})
+    assert r.status_code == 404 and "unknown to this backend" in r.get_json()["error"]
+    assert client.post("/setup", json={"project": "99.1", "schema": NER_CONFIG}).status_code == 200
     r = client.post("/versions/99/pin", json={"version": "v1"})
     assert r.status_code == 404 and "no version v1" in r.get_json()["error"]
 
@@ -72,7 +75,7 @@ def test_huge_payload_is_refused(make_settings):
 def test_basic_auth_and_webhook_secret(make_settings):
     from backend.app import create_app
 
-    settings = make_settings(BASIC_AUTH_USER="ls", BASIC_AUTH_PASS="pw-123456", WEBHOOK_SECRET="hook-s3cret-abc")
+    settings = make_settings(BASIC_AUTH_USER="ls", BASIC_AUTH_PASS="pw-123456", WEBHOOK_SECRET="hook-s3cret-abc-0123")
     client = create_app(settings).test_client()
     good = {"Authorization": "Basic " + base64.b64encode(b"ls:pw-123456").decode()}
     bad = {"Authorization": "Basic " + base64.b64encode(b"ls:wrong").decode()}
@@ -87,12 +90,12 @@ def test_basic_auth_and_webhook_secret(make_settings):
     assert r.status_code == 401
     assert "pw-123456" not in r.get_data(as_text=True) and "hook-s3cret-abc" not in r.get_data(as_text=True)
     # Label Studio's own events: no credentials, but under the registered secret prefix
-    assert client.post("/hook-s3cret-abc/webhook", json=event).status_code == 201
-    assert client.post("/hook-s3cret-abd/webhook", json=event).status_code == 401
+    assert client.post("/hook-s3cret-abc-0123/webhook", json=event).status_code == 201
+    assert client.post("/hook-s3cret-abc-0124/webhook", json=event).status_code == 401
     # START_TRAINING carries basic auth
     assert client.post("/webhook", json={**event, "action": "START_TRAINING"}, headers=good).status_code == 201
     # the prefix also serves Label Studio's other calls (it builds every URL from the registered one)
-    assert client.post("/hook-s3cret-abc/setup", json=body, headers=good).status_code == 200
+    assert client.post("/hook-s3cret-abc-0123/setup", json=body, headers=good).status_code == 200
 
 
 def test_per_project_options_from_extra_params(app_client):

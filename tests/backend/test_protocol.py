@@ -49,8 +49,18 @@ def _send(client, req):
     return client.post(req["path"], data=json.dumps(req["body"]), headers=headers)
 
 
+def _connect_recorded_projects(client) -> None:
+    """Label Studio calls /setup for a project when its model is connected (the recording holds
+    that call for project 7 only; its webhooks also come from project 1)."""
+    setup = next(r for r in _recorded() if r["path"] == "/setup")
+    ids = {r["body"]["project"]["id"] for r in _recorded() if r["path"] == "/webhook"}
+    for pid in sorted(ids):
+        assert client.post("/setup", json={**setup["body"], "project": f"{pid}.1700000000"}).status_code == 200
+
+
 def test_every_recorded_request_is_answered(replay):
     client, queue = replay
+    _connect_recorded_projects(client)
     seen = set()
     for req in _recorded():
         resp = _send(client, req)
@@ -92,6 +102,7 @@ def test_webhook_answers_fast_and_never_trains_inline(replay):
     import time
 
     client, queue = replay
+    _connect_recorded_projects(client)
     event = next(r for r in _recorded() if r["body"] and r["body"].get("action") == "ANNOTATION_CREATED")
     t0 = time.perf_counter()
     for _ in range(50):
@@ -99,3 +110,29 @@ def test_webhook_answers_fast_and_never_trains_inline(replay):
     per_call = (time.perf_counter() - t0) / 50
     assert per_call < 0.2, f"webhook took {per_call:.3f}s per call; Label Studio gives it 1 s"
     assert len(queue.submitted) == 50
+
+
+def test_webhook_cannot_define_or_change_an_unconnected_project(replay):
+    """Whoever holds the webhook secret could overwrite any project's label config; now only a
+    project connected through /setup takes the config a webhook carries (PROJECT_UPDATED after an
+    edit in Label Studio)."""
+    from tests.conftest import NER_CONFIG, NEWS_CONFIG
+
+    client, queue = replay
+    app = client.application
+    store = app.extensions["lal"]["backend"].store
+    event = {"action": "ANNOTATION_CREATED", "project": {"id": 12, "label_config": NER_CONFIG}, "annotation": {"id": 1}}
+    r = client.post("/webhook", json=event)
+    assert r.status_code == 404 and "unknown to this backend" in r.get_json()["error"]
+    assert store.project(12) == {} and queue.submitted == []
+    # a project only seeded (no /setup) keeps its config too
+    store.save_project(13, label_config=NER_CONFIG)
+    r = client.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 13, "label_config": NEWS_CONFIG}})
+    assert r.status_code == 200 and store.project(13)["label_config"] == NER_CONFIG
+    # connected through /setup: Label Studio's PROJECT_UPDATED after a config edit is taken
+    assert client.post("/setup", json={"project": "13.1700000000", "schema": NER_CONFIG}).status_code == 200
+    r = client.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 13, "label_config": NEWS_CONFIG}})
+    assert r.status_code == 200 and store.project(13)["label_config"] == NEWS_CONFIG
+    # a bad config is refused whether or not it would be stored
+    r = client.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 14, "label_config": "<View"}})
+    assert r.status_code == 400 and store.project(14) == {}

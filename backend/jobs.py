@@ -3,24 +3,45 @@ or in an ``rq worker`` process on another machine sharing ``MODEL_DIR``.
 
 Kinds: ``train`` (fit the local model, publish a version, write scored predictions), ``prelabel``
 (bulk LLM pre-annotation of unlabelled tasks), ``rescore`` (re-write queue scores with the serving
-version). Each holds the project's inter-process lock while it runs, so two workers never train
-the same project at once.
+version), ``select`` (LLM selection run). Each holds the project's inter-process lock while it
+runs, so two workers never train the same project at once.
 """
 from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backend.ml import MLBackend
 
 log = logging.getLogger(__name__)
 KINDS = ("train", "prelabel", "rescore", "select")
+# webhook actions that mean "the annotations changed"; they go through the retrain cadence, while
+# Start Training, POST /train and POST /jobs always train
+ANNOTATION_EVENTS = frozenset({"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
+                               "ANNOTATIONS_CREATED"})
 
 
-def run_job(kind: str, project_id: int, reason: str = "", job_id: str | None = None) -> dict:
-    from backend.ml import runtime
+def is_transient(exc: BaseException) -> bool:
+    """Whether running the job again later may succeed: Label Studio or the LLM provider was
+    unreachable or failed (``UpstreamError``), but not a setting to fix (missing or refused
+    API key), a bad config or a bug."""
+    from backend.errors import UpstreamError
 
+    return isinstance(exc, UpstreamError) and "API_KEY" not in exc.message
+
+
+def run_job(kind: str, project_id: int, reason: str = "", job_id: str | None = None,
+            backend: MLBackend | None = None) -> dict:
+    """Run one job with ``backend`` (the server injects its own, so jobs use the models it has
+    loaded); an RQ worker passes none and uses its process-wide one built from the environment."""
     if kind not in KINDS:
         raise ValueError(f"unknown job kind {kind!r}: expected one of {', '.join(KINDS)}")
-    backend = runtime()
+    if backend is None:
+        from backend.ml import runtime
+
+        backend = runtime()
     t0 = time.perf_counter()
     log.info("job %s: %s project %s (%s)", job_id, kind, project_id, reason)
     if kind == "train":

@@ -15,6 +15,17 @@ default 10 s) and a reaper - a thread of every server process, and each ``LALWor
 - hands jobs whose key expired to RQ's own abandoned-job path (retry while retries are left, else
 ``failed`` with ``AbandonedJobError``). A killed job never leaves a half-written model: the project
 lock (``flock`` in ``MODEL_DIR``) dies with its holder and versions are published atomically.
+
+Back-off and deferral without ``--with-scheduler``: a job that failed on an unreachable upstream
+is retried after ``JOB_BACKOFF_S * 2**(n-1)`` s (RQ's retry intervals), further jobs of that
+project are held for the same back-off (``lal:failing:<project>``) so they do not take a worker
+from healthy projects, and a training the retrain cadence defers waits in RQ's
+``ScheduledJobRegistry``. RQ moves such jobs to the queue only in a worker started with
+``--with-scheduler``; here the same reaper loop also enqueues the scheduled jobs that are due
+(``promote_due``), so a plain ``rq worker`` deployment keeps every deferred job.
+
+Fairness: the queue is FIFO over several workers, and coalescing leaves each (kind, project) at
+most one job waiting, so one project's jobs delay another's by at most one job.
 """
 from __future__ import annotations
 
@@ -25,17 +36,19 @@ import socket
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 
-from backend.jobs import KINDS
-from backend.queue import JobQueue
+from backend.cadence import Cadence, cadence_from_settings
+from backend.jobs import is_transient
+from backend.queue import Backoff, JobQueue
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "lal"
 JOB_TIMEOUT = 3600
-RETRIES = 2
 _PENDING = "lal:pending:{kind}:{pid}"
 _ALIVE = "lal:alive:{job_id}"
 _REAP_LOCK = "lal:reaper"
+_FAILING = "lal:failing:{pid}"
 _STATUS = {"queued": "queued", "deferred": "queued", "scheduled": "queued", "started": "running",
            "finished": "finished", "failed": "failed", "stopped": "failed", "canceled": "failed"}
 
@@ -92,7 +105,8 @@ def rq_entry(kind: str, project_id: int, reason: str = "", job_id: str | None = 
     """
     from rq import get_current_job
 
-    from backend.errors import BackendError, UpstreamError
+    from backend.errors import BackendError
+    from backend.settings import Settings
 
     job = get_current_job()
     if job is None:
@@ -103,13 +117,57 @@ def rq_entry(kind: str, project_id: int, reason: str = "", job_id: str | None = 
     key = _PENDING.format(kind=kind, pid=project_id)
     if (conn.get(key) or b"").decode() == job.id:
         conn.delete(key)
+    settings = Settings.from_env()
+    cadence = cadence_from_settings(settings) if kind == "train" else None
+    if cadence is not None:
+        cadence.started(project_id)
+    t0 = time.time()
     with _Heartbeat(conn, job.id, heartbeat_ttl()):
         try:
-            return _runner()(kind, project_id, reason, job.id)
-        except BackendError as e:
-            if not isinstance(e, UpstreamError) or "API_KEY" in e.message:
+            out = _runner()(kind, project_id, reason, job.id)
+        except BaseException as e:
+            if isinstance(e, BackendError) and not is_transient(e):
                 job.retries_left = 0
+            if is_transient(e):
+                _note_failure(conn, project_id, _backoff(settings))
             raise
+    conn.delete(_FAILING.format(pid=project_id))
+    if cadence is not None:
+        cadence.finished(project_id, time.time() - t0)
+    return out
+
+
+def _backoff(settings) -> Backoff:
+    return Backoff(settings.job_backoff_s, settings.job_backoff_max_s, settings.job_retries)
+
+
+def _note_failure(conn, project_id: int, backoff: Backoff) -> None:
+    """Hold the project's next jobs for the back-off of its consecutive upstream failures."""
+    key = _FAILING.format(pid=project_id)
+    failures = int(conn.hincrby(key, "failures", 1))
+    until = time.time() + backoff.delay(failures)
+    conn.hset(key, "until", until)
+    conn.expire(key, int(backoff.cap * 2 + 60))
+
+
+def promote_due(conn, queue) -> list[str]:
+    """Enqueue the scheduled jobs (back-off retries, deferred trainings) whose time has come, as
+    RQ's scheduler would; ``zrem`` decides which process moves a job, so many may call this."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    reg = ScheduledJobRegistry(queue=queue)
+    moved = []
+    for job_id in reg.get_jobs_to_schedule(int(time.time())):
+        if not reg.remove(job_id):
+            continue  # another process moved it
+        try:
+            queue.enqueue_job(Job.fetch(job_id, connection=conn))
+        except NoSuchJobError:
+            continue
+        moved.append(job_id)
+    return moved
 
 
 def reap_abandoned(conn, queue, grace: float | None = None) -> list[str]:
@@ -149,12 +207,15 @@ def reap_abandoned(conn, queue, grace: float | None = None) -> list[str]:
 
 
 class RQQueue(JobQueue):
-    def __init__(self, redis_url: str, reap_interval: float | None = None):
+    def __init__(self, redis_url: str, reap_interval: float | None = None, cadence: Cadence | None = None,
+                 backoff: Backoff = Backoff()):
         from redis import Redis
         from rq import Queue
 
         self.conn = Redis.from_url(redis_url)
         self.queue = Queue(QUEUE_NAME, connection=self.conn)
+        self.cadence = cadence
+        self.backoff = backoff
         interval = float(os.environ.get("LAL_REAP_INTERVAL", "5") if reap_interval is None else reap_interval)
         self._stop = threading.Event()
         self._reaper = None
@@ -166,27 +227,44 @@ class RQQueue(JobQueue):
         while not self._stop.wait(interval):
             try:
                 reap_abandoned(self.conn, self.queue)
+                promote_due(self.conn, self.queue)
             except Exception as e:  # Redis down for a moment: try again next round
                 log.warning("job reaper: %s: %s", type(e).__name__, e)
 
-    def submit(self, kind: str, project_id: int, reason: str = "") -> dict:
-        from rq import Retry
+    def _held_until(self, project_id: int) -> float | None:
+        until = self.conn.hget(_FAILING.format(pid=project_id), "until")
+        return float(until) if until and float(until) > time.time() else None
 
-        if kind not in KINDS:
-            raise ValueError(f"unknown job kind {kind!r}")
-        key = _PENDING.format(kind=kind, pid=int(project_id))
-        job_id = f"{kind}-{int(project_id)}-{time.time_ns()}"
-        if not self.conn.set(key, job_id, nx=True, ex=JOB_TIMEOUT):
+    def _enqueue(self, kind: str, project_id: int, reason: str, not_before: float | None) -> dict:
+        from rq import Retry
+        from rq.job import Job
+        from rq.registry import ScheduledJobRegistry
+
+        held = self._held_until(project_id)
+        if held is not None:
+            not_before = max(not_before or 0.0, held)
+        key = _PENDING.format(kind=kind, pid=project_id)
+        job_id = f"{kind}-{project_id}-{time.time_ns()}"
+        if not self.conn.set(key, job_id, nx=True, ex=JOB_TIMEOUT + int(self.backoff.cap)):
             existing = (self.conn.get(key) or b"").decode()
             rec = self.get(existing) if existing else None
             if rec is not None and rec["status"] == "queued":
+                if rec.get("not_before") and (not_before or 0) < rec["not_before"] and \
+                        ScheduledJobRegistry(queue=self.queue).remove(existing):
+                    self.queue.enqueue_job(Job.fetch(existing, connection=self.conn))  # forced: now
+                    rec = self.get(existing) or rec
                 return {**rec, "coalesced": True}
-            self.conn.set(key, job_id, ex=JOB_TIMEOUT)  # stale marker: the waiting job is gone
-        # no retry interval: an interval needs a worker started --with-scheduler, else the job
-        # would wait in the ScheduledJobRegistry forever
-        self.queue.enqueue(rq_entry, kind, int(project_id), reason, job_id=job_id, job_timeout=JOB_TIMEOUT,
-                           retry=Retry(max=RETRIES), result_ttl=7 * 86400, failure_ttl=7 * 86400,
-                           description=f"{kind} project {project_id}")
+            self.conn.set(key, job_id, ex=JOB_TIMEOUT + int(self.backoff.cap))  # stale marker: job gone
+        # retry intervals and deferred starts wait in RQ's ScheduledJobRegistry; promote_due moves them
+        opts = dict(job_id=job_id, job_timeout=JOB_TIMEOUT, result_ttl=7 * 86400, failure_ttl=7 * 86400,
+                    description=f"{kind} project {project_id}", meta={"not_before": not_before},
+                    retry=Retry(max=self.backoff.retries,
+                                interval=[self.backoff.delay(i + 1) for i in range(self.backoff.retries)]))
+        if not_before and not_before > time.time():
+            self.queue.enqueue_at(datetime.fromtimestamp(not_before, timezone.utc), rq_entry, kind, project_id,
+                                  reason, **opts)
+        else:
+            self.queue.enqueue(rq_entry, kind, project_id, reason, **opts)
         return {**(self.get(job_id) or {"id": job_id, "status": "queued"}), "coalesced": False}
 
     def get(self, job_id: str) -> dict | None:
@@ -210,7 +288,8 @@ class RQQueue(JobQueue):
                "worker": job.worker_name or None,
                "created_at": job.created_at.timestamp() if job.created_at else None,
                "started_at": job.started_at.timestamp() if job.started_at else None,
-               "ended_at": job.ended_at.timestamp() if job.ended_at else None}
+               "ended_at": job.ended_at.timestamp() if job.ended_at else None,
+               "not_before": (job.meta or {}).get("not_before") if status == "scheduled" else None}
         if rec["status"] == "finished":
             rec["result"] = job.return_value()
         elif rec["status"] == "failed":
@@ -220,7 +299,7 @@ class RQQueue(JobQueue):
             rec["error"] = lines[-1][:2000] if lines else "failed"
         return rec
 
-    def list(self, project_id: int | None = None, limit: int = 50) -> list[dict]:
+    def _records(self, project_id: int | None) -> list[dict]:
         from rq.registry import (DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry,
                                  ScheduledJobRegistry, StartedJobRegistry)
 
@@ -231,7 +310,7 @@ class RQQueue(JobQueue):
         recs = [r for r in (self.get(i) for i in dict.fromkeys(ids)) if r is not None]
         if project_id is not None:
             recs = [r for r in recs if r["project_id"] == project_id]
-        return sorted(recs, key=lambda r: r.get("created_at") or 0, reverse=True)[:limit]
+        return sorted(recs, key=lambda r: r.get("created_at") or 0, reverse=True)
 
     def close(self) -> None:
         self._stop.set()
@@ -259,6 +338,7 @@ def _worker_class():
             for q in self.queues:
                 try:
                     reap_abandoned(self.connection, q)
+                    promote_due(self.connection, q)
                 except Exception as e:
                     self.log.warning("job reaper: %s: %s", type(e).__name__, e)
 

@@ -3,7 +3,7 @@ show), live agreement (JSON and plot) and the LLM ledger. The CLI (``python -m b
 these over HTTP."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from backend import schemas
 from backend.errors import BadRequest, NotFound
@@ -47,7 +47,17 @@ def unpin(project: str):
 
 @bp.get("/jobs")
 def jobs():
-    return jsonify({"jobs": lal()["queue"].list(project_param())})
+    """Newest first, a page at a time: ``?limit=`` (default 50, at most 500) and ``?offset=``;
+    ``total`` and ``next_offset`` say what the page leaves out."""
+    def number(name: str, default: int) -> int:
+        raw = request.args.get(name)
+        if raw is None:
+            return default
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+            raise BadRequest(f"{name} must be a whole number, got {clip(raw)}")
+        return int(raw)
+
+    return jsonify(lal()["queue"].page(project_param(), number("limit", 50), number("offset", 0)))
 
 
 @bp.post("/jobs")

@@ -75,7 +75,12 @@ def predict():
 
 def submit_training(pid: int, reason: str) -> Any:
     rec = lal()["queue"].submit("train", pid, reason)
-    return jsonify({"status": "queued", "job": rec["id"], "coalesced": rec.get("coalesced", False)}), 201
+    out = {"status": "queued", "job": rec["id"], "coalesced": rec.get("coalesced", False)}
+    if rec.get("status") == "waiting":  # the retrain cadence (TRAIN_EVERY_N): nothing queued yet
+        return jsonify({**out, "status": "waiting", "detail": rec.get("detail")}), 200
+    if rec.get("not_before"):  # TRAIN_MIN_INTERVAL_S: queued, starts when the interval has passed
+        out["not_before"] = rec["not_before"]
+    return jsonify(out), 201
 
 
 @bp.post("/webhook")

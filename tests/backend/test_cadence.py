@@ -106,3 +106,38 @@ def test_settings_read_and_check_the_cadence_variables():
         Settings.from_env({"TRAIN_MIN_INTERVAL_S": "soon"})
     with pytest.raises(ValueError, match="TRAIN_EVERY_N"):
         Cadence(ModelStore("/tmp/unused"), 0)
+
+
+def test_webhook_says_waiting_and_jobs_over_http_are_paged(make_settings):
+    """What Label Studio and an operator see: a webhook below TRAIN_EVERY_N answers 200 "waiting"
+    (nothing queued), the N-th queues, Start Training always queues; GET /jobs pages with a total."""
+    from backend.app import create_app
+    from tests.conftest import NER_CONFIG
+
+    app = create_app(make_settings(TRAIN_EVERY_N="2", TRAIN_MIN_INTERVAL_S="0"))
+    client = app.test_client()
+    try:
+        for p in (1, 2, 3):
+            assert client.post("/setup", json={"project": f"{p}.1", "schema": NER_CONFIG}).status_code == 200
+        hook = {"action": "ANNOTATION_CREATED", "project": {"id": 1}, "annotation": {"id": 1}}
+        first = client.post("/webhook", json=hook)
+        assert first.status_code == 200 and first.json["status"] == "waiting" and first.json["job"] is None
+        assert "1/2 new annotations" in first.json["detail"]
+        second = client.post("/webhook", json=hook)
+        assert second.status_code == 201 and second.json["status"] == "queued" and second.json["job"]
+        for p in (2, 3):  # no Label Studio configured: these fail at once, which is fine here
+            assert client.post("/train", json={"project": p}).status_code == 201
+        queue = app.extensions["lal"]["queue"]
+        end = time.monotonic() + 20
+        while any(j["status"] in ("queued", "running") for j in client.get("/jobs").json["jobs"]):
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        page = client.get("/jobs?limit=2").json
+        assert page["total"] == 3 and len(page["jobs"]) == 2 and page["next_offset"] == 2
+        rest = client.get("/jobs?limit=2&offset=2").json
+        assert len(rest["jobs"]) == 1 and rest["next_offset"] is None
+        assert client.get("/jobs?project=2").json["total"] == 1
+        assert client.get("/jobs?limit=lots").status_code == 400
+        assert queue.page()["total"] == 3
+    finally:
+        app.extensions["lal"]["queue"].close()

@@ -155,13 +155,26 @@ class LLMAnnotator:
                                        self._ner_fewshot(list(labels), exs))
 
     def project_texts(self, texts: list[str], spec: TaskSpec, *, language: str | None = None,
-                      examples: Sequence[Example] = ()) -> dict | None:
-        """The projected cost of ``annotate(texts, spec)`` for NER (None for classification)."""
-        if spec.ner is None:
-            return None
-        chunks = [[t.text for t in c] for text in texts for c in _chunks(tokenize(text))]
-        return self.project_cost(chunks, list(spec.ner.labels), language=language,
-                                 examples=examples)
+                      examples: Sequence[Example] = ()) -> dict:
+        """The projected cost of ``annotate(texts, spec)`` (a dry run: no call is made)."""
+        language = language or self.config.language
+        out: dict = {}
+        if spec.ner is not None:
+            chunks = [[t.text for t in c] for text in texts for c in _chunks(tokenize(text))]
+            out = self.project_cost(chunks, list(spec.ner.labels), language=language,
+                                    examples=examples)
+        if spec.choices is not None:
+            c = spec.choices
+            cls = self.engine.project_choices(
+                texts, list(c.choices), c.multi_label, language, self.config.samples,
+                lambda text: self.fewshot.cls(text, list(c.choices), examples))
+            if not out:
+                return cls
+            for k in ("requests", "prompt_tokens_est", "completion_tokens_max"):
+                out[k] += cls[k]
+            for k in ("prompt_usd_est", "max_usd_est", "reserved_worst_usd"):
+                out[k] = round(out[k] + cls[k], 4)
+        return out
 
     def _ner_fewshot(self, labels, examples):
         return lambda text: self.fewshot.ner(text, labels, examples)

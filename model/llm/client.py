@@ -98,7 +98,10 @@ def server_message(exc: BaseException) -> str:
 
 
 def _about_format(exc: BaseException) -> bool:
-    return isinstance(exc, openai.APIStatusError) and any(
+    """An error that says a request parameter is unsupported (400/422 from most servers, 500
+    from llama_cpp.server); never a 401/404/429, whatever their text says."""
+    return isinstance(exc, openai.APIStatusError) and (
+        exc.status_code in (400, 415, 422) or exc.status_code >= 500) and any(
         w in server_message(exc).lower() for w in _FORMAT_WORDS + ("logprob",))
 
 

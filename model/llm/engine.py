@@ -113,25 +113,18 @@ class Engine:
             units.append(cur)
         return units
 
-    def project_ner(self, sentences: Sequence[Sequence[str]], labels: Sequence[str],
-                    language: str, n_samples: int, fewshot: Callable) -> dict:
-        """What a run would send, without sending it: requests, estimated prompt tokens, the
-        completion-token cap, and the cost range (prompt only .. every allowed token)."""
+    def _projection(self, requests: list[tuple[list[dict], int]], n_samples: int,
+                    items: int) -> dict:
+        """What sending ``requests`` ((messages, max_tokens) each) would cost: estimated prompt
+        tokens, the completion-token cap, and the cost range (prompt only .. every allowed
+        token), beside the worst case the hard budget reserves."""
         cfg = self.config
-        requests = t_in = t_out_max = 0
-        worst = 0.0
-        for batch in self._ner_units(sentences):
-            toks = [(j, list(sentences[i])) for j, i in enumerate(batch)]
-            msgs = prompts.ner_messages(toks, labels, language,
-                                        fewshot(" ".join(t for _, ts in toks for t in ts)))
-            mt = self._max_tokens(sum(len(t) for _, t in toks))
-            n = n_samples if self.client.n_ok else 1
-            calls = 1 if n == n_samples else n_samples
-            requests += calls
-            t_in += calls * self.client.estimate_tokens(msgs)
-            t_out_max += mt * n_samples
-            worst += calls * self.client.worst_cost(msgs, mt, n_samples // calls)
-        return {"requests": requests, "sentences": sum(1 for s in sentences if s),
+        calls = 1 if self.client.n_ok or n_samples == 1 else n_samples
+        t_in = sum(calls * self.client.estimate_tokens(m) for m, _ in requests)
+        t_out_max = sum(mt * n_samples for _, mt in requests)
+        worst = sum(calls * self.client.worst_cost(m, mt, n_samples // calls)
+                    for m, mt in requests)
+        return {"requests": calls * len(requests), "items": items,
                 "prompt_tokens_est": t_in, "completion_tokens_max": t_out_max,
                 "prompt_usd_est": round(cfg.cost(t_in, 0), 4),
                 "max_usd_est": round(cfg.cost(t_in, t_out_max), 4),
@@ -139,8 +132,26 @@ class Engine:
                 "budget_usd": cfg.budget_usd or None,
                 "budget_left_usd": (round(cfg.budget_usd - self.client.ledger.spent(), 4)
                                     if cfg.budget_usd else None),
-                "note": "before the cache: sentences answered before cost nothing; re-asks "
-                        "(unparseable or truncated replies) come on top"}
+                "note": "an estimate before the cache (items answered before cost nothing); "
+                        "the spend lies between prompt_usd_est and max_usd_est, plus re-asks "
+                        "of unparseable or truncated replies"}
+
+    def project_ner(self, sentences: Sequence[Sequence[str]], labels: Sequence[str],
+                    language: str, n_samples: int, fewshot: Callable) -> dict:
+        reqs = []
+        for batch in self._ner_units(sentences):
+            toks = [(j, list(sentences[i])) for j, i in enumerate(batch)]
+            msgs = prompts.ner_messages(toks, labels, language,
+                                        fewshot(" ".join(t for _, ts in toks for t in ts)))
+            reqs.append((msgs, self._max_tokens(sum(len(t) for _, t in toks))))
+        return self._projection(reqs, n_samples, sum(1 for s in sentences if s))
+
+    def project_choices(self, texts: Sequence[str], choices: Sequence[str], multi_label: bool,
+                        language: str, n_samples: int, fewshot: Callable) -> dict:
+        mt = self._max_tokens(4 * len(choices))
+        reqs = [(prompts.cls_messages(t, choices, multi_label, language, fewshot(t)), mt)
+                for t in texts]
+        return self._projection(reqs, n_samples, len(texts))
 
     def run_ner(self, sentences: Sequence[Sequence[str]], labels: Sequence[str], language: str,
                 samples: list[int], project: str, fewshot: Callable, progress: bool = False,

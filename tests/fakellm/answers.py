@@ -12,6 +12,40 @@ from tests.fakellm import personas as P
 HIGH, LOW = math.log(0.9995), math.log(0.55)
 
 
+HABITS = {"reasoning", "reasoning-field", "python", "gpe", "folded", "no-id"}
+_ONTONOTES = {"LOC": ("GPE", "FAC"), "PER": ("PERSON", "PERSON")}
+
+
+def habit_content(sents, gold, labels, personas, seed) -> tuple[str, str | None]:
+    """``(content, reasoning_content)`` for the personas of real models' habits (``HABITS``)."""
+    answer, draft = [], []
+    for sid, toks in sents:
+        tags = P.corrupt_tags(toks, gold.tags_for(toks, labels), labels, personas, seed)
+        ents = entities_from_tags(toks, tags)
+        for k, e in enumerate(ents):
+            if "gpe" in personas and e["label"] in _ONTONOTES:
+                e["label"] = _ONTONOTES[e["label"]][k % 2]
+            if "folded" in personas:
+                e["text"] = P.fold_text(e["text"])
+        obj = {"entities": ents} if "no-id" in personas else {"id": sid, "entities": ents}
+        answer.append(obj)
+        draft.append({"id": sid, "entities": entities_from_tags(
+            toks, P.draft_of(toks, tags, labels))})
+    value = {"sentences": answer}
+    content = (P.python_literal(value) if "python" in personas
+               else json.dumps(value, ensure_ascii=False))
+    draft_json = json.dumps({"sentences": draft}, ensure_ascii=False)
+    thinking = (f"Okay, I need to find the named entities. Let me go token by token.\n"
+                f"First attempt:\n{draft_json}\nWait, let me double-check the last sentence "
+                f"and the entity types again. I missed one and mislabelled another. Final answer "
+                f"below.")
+    if "reasoning-field" in personas:
+        return content, thinking
+    if "reasoning" in personas:
+        return f"<think>\n{thinking}\n</think>\n\n{content}", None
+    return content, None
+
+
 def ner_content(sents, gold, labels, personas, seed, reask) -> tuple[str, list[tuple]]:
     """The reply text and the char ranges to mark uncertain (for logprobs)."""
     low: list[tuple[int, int]] = []

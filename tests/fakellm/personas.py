@@ -13,6 +13,25 @@ Answer-shaping personas (the NER gold tags are corrupted, then serialised):
   unknown-tags   PERSON / location / B-ORG / date instead of the enum, plus a B-EVENT entity
   prose          JSON inside prose and a code fence
   garbage        no JSON at all, ever
+Habits of real models (issue 20), each applied to the gold answer:
+  reasoning      DeepSeek-R1 / Qwen3 without a reasoning parser: ``<think>`` with a wrong draft
+                 JSON (last entity dropped, first relabelled), then the answer
+  reasoning-field the draft in ``message.reasoning_content`` (vLLM/DeepSeek API style), the
+                 answer in ``content``
+  python         the answer as a Python literal: single quotes, trailing commas, True/None
+  gpe            OntoNotes/spaCy labels: LOC entities labelled GPE (every other one FAC),
+                 PER as PERSON
+  folded         echoed entity text with accents stripped and ' written as U+02BC
+  no-id          sentence objects without "id" (count and order right)
+  refusal        ``message.refusal`` set, no content (OpenAI structured-output refusals)
+  content-filter finish_reason "content_filter", no content
+  no-usage       replies carry no ``usage`` (proxies, older local servers)
+  html           HTTP 200 with an HTML page (a base URL pointing at a web UI)
+  badkey         HTTP 401 "Incorrect API key provided"
+  llamacpp       llama-cpp-python's ``llama_cpp.server``: ``response_format`` must be ``text``
+                 or ``json_object`` (optional ``schema``), anything else is an HTTP 500 carrying
+                 the pydantic validation error; ``n`` ignored; ONE request generated at a time
+                 (a lock, as the server's ``llama_outer_lock``), ``slow-<ms>`` each
 Transport personas:
   truncated      the first reply to each request is cut at 60 % with finish_reason "length"
   slow-<ms>      sleeps that long before answering
@@ -30,7 +49,8 @@ from collections.abc import Sequence
 
 KNOWN = {"perfect", "noisy", "inconsistent", "wrong-length", "unknown-tags", "prose", "garbage",
          "truncated", "slow", "ratelimit", "error500", "timeout", "no-logprobs", "no-schema",
-         "no-n"}
+         "no-n", "reasoning", "reasoning-field", "python", "gpe", "folded", "no-id", "refusal",
+         "content-filter", "no-usage", "html", "badkey", "llamacpp"}
 _MANGLE = {"PER": "PERSON", "LOC": "location", "ORG": "B-ORG", "DATE": "date"}
 
 
@@ -52,7 +72,8 @@ def parse_model(name: str) -> dict[str, float]:
         if part.startswith("gpt") or part.startswith("fake"):  # any real-looking name: perfect
             out["perfect"] = 1.0
             continue
-        raise ValueError(f"unknown persona {part!r}; known: {sorted(KNOWN)}")
+        raise ValueError(f"The model `{name}` does not exist or you do not have access to it. "
+                         f"(fake server personas: {sorted(KNOWN)})")
     return out
 
 
@@ -117,3 +138,44 @@ def pick_choice(text: str, choices: Sequence[str], gold: Sequence[str] | None,
         others = [c for c in choices if c not in picked] or list(choices)
         picked = [others[0]]
     return picked
+
+
+def draft_of(tokens: Sequence[str], tags: Sequence[str], labels: Sequence[str]) -> list[str]:
+    """A reasoning model's first guess: the last entity forgotten, the first one relabelled."""
+    out = list(tags)
+    starts = [i for i, t in enumerate(out) if t.startswith("B-")]
+    if starts:
+        j = starts[-1]
+        out[j] = "O"
+        k = j + 1
+        while k < len(out) and out[k].startswith("I-"):
+            out[k] = "O"
+            k += 1
+    if len(starts) > 1:
+        j = starts[0]
+        other = [lab for lab in labels if lab != out[j][2:]] or [out[j][2:]]
+        k = j
+        while k < len(out) and (k == j or out[k].startswith("I-")):
+            out[k] = out[k][:2] + other[0]
+            k += 1
+    return out
+
+
+_FOLD_APOSTROPHES = str.maketrans({"'": "\u02bc", "\u2019": "\u02bc", "\u2018": "\u02bc"})
+
+
+def fold_text(text: str) -> str:
+    """What a model that normalises its output echoes: no accents, another apostrophe."""
+    import unicodedata
+    s = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in s if not unicodedata.combining(c)).translate(_FOLD_APOSTROPHES)
+
+
+def python_literal(value) -> str:
+    """``repr`` of the answer with a trailing comma in every list and object and a True flag."""
+    if isinstance(value, dict):
+        items = "".join(f"{python_literal(k)}: {python_literal(v)}, " for k, v in value.items())
+        return "{" + items + "'confident': True, }" if "label" in value else "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + "".join(f"{python_literal(v)}, " for v in value) + "]"
+    return repr(value)

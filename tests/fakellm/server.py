@@ -18,16 +18,36 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from model.llm.prompts import MAX_TEXT_CHARS, REASK_MARKER, SENTENCES_MARKER, TEXT_MARKER
 from tests.fakellm import personas as P
-from tests.fakellm.answers import GoldIndex, logprobs, ner_content
+from tests.fakellm.answers import HABITS, GoldIndex, habit_content, logprobs, ner_content
 
 MAX_BODY = 2_000_000
 MAX_N = 16
 
 
 class _Reply(Exception):
-    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: dict | None = None,
+                 kind: str = "fake") -> None:
         super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+        self.status, self.message, self.headers, self.kind = status, message, headers or {}, kind
+
+
+class _Raw(Exception):
+    """A body that is not an API reply at all (an HTML page on HTTP 200)."""
+
+    def __init__(self, status: int, body: str, ctype: str) -> None:
+        super().__init__(body[:60])
+        self.status, self.body, self.ctype = status, body, ctype
+
+
+HTML_PAGE = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Open WebUI"
+             "</title></head>\n<body><div id=\"app\">Loading...</div><script src=\"/static/app.js"
+             "\"></script></body></html>\n")
+# what llama_cpp.server answers for response_format {"type": "json_schema"}: its RouteErrorHandler
+# wraps the request-validation error of ChatCompletionRequestResponseFormat (type: Literal["text",
+# "json_object"]) as a 500 "internal_server_error" whose message is the error list
+LLAMACPP_FORMAT_ERROR = ("[{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+                         "'msg': \"Input should be 'text' or 'json_object'\", 'input': '{fmt}', "
+                         "'ctx': {'expected': \"'text' or 'json_object'\"}}]")
 
 
 class FakeLLM:
@@ -36,6 +56,7 @@ class FakeLLM:
         self.cls_gold = {k[:MAX_TEXT_CHARS]: ([v] if isinstance(v, str) else list(v))
                          for k, v in gold.items() if isinstance(k, str)}
         self.lock = threading.Lock()
+        self.slot = threading.Lock()  # llamacpp persona: one generation at a time
         self.stop_event = threading.Event()
         self.attempts: Counter = Counter()
         self.stats = {"requests": 0, "status": Counter(), "prompt_tokens": 0,
@@ -74,7 +95,19 @@ class FakeLLM:
         n = body.get("n") or 1
         if not isinstance(n, int) or not 1 <= n <= MAX_N:
             raise _Reply(400, f"n must be an integer in 1..{MAX_N}")
-        fmt = (body.get("response_format") or {}).get("type")
+        rf = body.get("response_format")
+        fmt = rf.get("type") if isinstance(rf, dict) else None
+        if "badkey" in personas:
+            raise _Reply(401, "Incorrect API key provided: sk-te***cret. You can find your API key "
+                              "at https://platform.openai.com/account/api-keys.",
+                         kind="invalid_request_error")
+        if "html" in personas:
+            raise _Raw(200, HTML_PAGE, "text/html; charset=utf-8")
+        if "llamacpp" in personas:
+            if rf is not None and fmt not in ("text", "json_object"):
+                raise _Reply(500, LLAMACPP_FORMAT_ERROR.replace("{fmt}", str(fmt)),
+                             kind="internal_server_error")
+            n = 1  # "ignored or currently unsupported"
         if "no-logprobs" in personas and body.get("logprobs"):
             raise _Reply(400, "logprobs is not supported by this model")
         if "no-schema" in personas and fmt == "json_schema":
@@ -82,7 +115,10 @@ class FakeLLM:
         user = next((m.get("content") or "" for m in reversed(messages)
                      if m.get("role") == "user"), "")
         req_key = (model, user, body.get("seed"))
-        if "slow" in personas:
+        if "slow" in personas and "llamacpp" in personas:
+            with self.slot:
+                self.stop_event.wait(personas["slow"] / 1000)
+        elif "slow" in personas:
             self.stop_event.wait(personas["slow"] / 1000)
         if "timeout" in personas:
             self.stop_event.wait(30)
@@ -94,29 +130,40 @@ class FakeLLM:
         choices, t_out = [], 0
         first_try = self._first_sight(model, user, seed) if "truncated" in personas else False
         for k in range(1 if "no-n" in personas else n):
-            content, low = self._answer(user, personas, seed + k)
+            content, low, reasoning = self._answer(user, personas, seed + k)
             finish = "stop"
             if "truncated" in personas and first_try:
                 content, finish = content[: int(len(content) * 0.6)], "length"
             limit = body.get("max_tokens")
             if isinstance(limit, int) and math.ceil(len(content) / 4) > limit:
                 content, finish = content[: limit * 4], "length"
-            t_out += math.ceil(len(content) / 4)
-            choices.append({"index": k, "message": {"role": "assistant", "content": content},
-                            "finish_reason": finish,
+            t_out += math.ceil(len(content) / 4) + math.ceil(len(reasoning or "") / 4)
+            message = {"role": "assistant", "content": content}
+            if reasoning is not None:
+                message["reasoning_content"] = reasoning
+            if "refusal" in personas:
+                message = {"role": "assistant", "content": None,
+                           "refusal": "I'm sorry, I can't help with labelling this text."}
+            if "content-filter" in personas:
+                message, finish = {"role": "assistant", "content": None}, "content_filter"
+            choices.append({"index": k, "message": message, "finish_reason": finish,
                             "logprobs": logprobs(content, low) if body.get("logprobs") else None})
         t_in = sum(math.ceil(len(m.get("content") or "") / 4) + 4 for m in messages)
         with self.lock:
             self.stats["prompt_tokens"] += t_in
             self.stats["completion_tokens"] += t_out
-        return {"id": f"chatcmpl-fake-{seed}", "object": "chat.completion",
-                "created": int(time.time()), "model": model, "choices": choices,
-                "usage": {"prompt_tokens": t_in, "completion_tokens": t_out,
-                          "total_tokens": t_in + t_out}}
+        reply = {"id": f"chatcmpl-fake-{seed}", "object": "chat.completion",
+                 "created": int(time.time()), "model": model, "choices": choices,
+                 "usage": {"prompt_tokens": t_in, "completion_tokens": t_out,
+                           "total_tokens": t_in + t_out}}
+        if "no-usage" in personas:
+            del reply["usage"]
+        return reply
 
-    def _answer(self, user: str, personas: dict, seed: int) -> tuple[str, list]:
+    def _answer(self, user: str, personas: dict, seed: int) -> tuple[str, list, str | None]:
         if "garbage" in personas:
-            return "I am sorry, I cannot label that. <<<tags: ???>>>", []
+            return "I am sorry, I cannot label that. <<<tags: ???>>>", [], None
+        reasoning = None
         reask = REASK_MARKER in user
         if "\n" + SENTENCES_MARKER + "\n" in user:
             block = user.rsplit("\n" + SENTENCES_MARKER + "\n", 1)[1]
@@ -128,7 +175,11 @@ class FakeLLM:
             labels = [t[2:] for t in m.group(1).split(", ") if t.startswith("B-")] if m else []
             with self.lock:
                 self.stats["sentences"] += len(sents)
-            content, low = ner_content(sents, self.ner_gold, labels, personas, seed, reask)
+            if HABITS & personas.keys():
+                (content, reasoning), low = habit_content(sents, self.ner_gold, labels, personas,
+                                                          seed), []
+            else:
+                content, low = ner_content(sents, self.ner_gold, labels, personas, seed, reask)
         elif "\n" + TEXT_MARKER + "\n" in user:
             text = user.rsplit("\n" + TEXT_MARKER + "\n", 1)[1]
             m = re.search(r"Allowed labels: (\[.*?\])\.?\n", user)
@@ -145,7 +196,7 @@ class FakeLLM:
         if "prose" in personas:
             content = f"Sure! Here is the JSON you asked for:\n```json\n{content}\n```\nHope this helps."
             low = []
-        return content, low
+        return content, low, reasoning
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -171,6 +222,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout persona)
+
+    def _send_raw(self, status: int, data: bytes, ctype: str) -> None:
+        with self.fake.lock:
+            self.fake.stats["status"][status] += 1
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
@@ -199,6 +262,8 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 raise _Reply(400, "body is not JSON") from None
             self._send(200, fake.complete(body))
+        except _Raw as r:
+            self._send_raw(r.status, r.body.encode("utf-8"), r.ctype)
         except _Reply as r:
             headers = dict(r.headers)
             if r.status in (401, 404, 413):
@@ -206,8 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
                 # sets close_connection), or a keep-alive client sends its next request down a
                 # socket the server is closing ("Server disconnected without sending a response")
                 headers["Connection"] = "close"
-            self._send(r.status, {"error": {"message": r.message, "type": "fake",
-                                            "code": r.status}}, headers)
+            self._send(r.status, {"error": {"message": r.message, "type": r.kind,
+                                            "param": None, "code": r.status}}, headers)
         finally:
             with fake.lock:
                 fake.stats["in_flight"] -= 1

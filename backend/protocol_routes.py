@@ -64,7 +64,7 @@ def predict():
     if req.project is None:
         raise BadRequest("project is missing from the /predict payload")
     # Label Studio sends the label config with every /predict; without it the project must be known
-    pid = schemas.project_id_of(req.project) if req.label_config else known_project(req.project)
+    pid = schemas.project_id_of(req.project) if req.label_config is not None else known_project(req.project)
     tasks = [t.model_dump() for t in req.tasks]
     context = req.params.context if req.params else None
     out = lal()["backend"].predict(pid, tasks, req.label_config, context)

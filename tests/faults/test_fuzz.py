@@ -40,6 +40,25 @@ TEXTS = ["", " ", "\n\t", "x" * 200_000, "Mùsá ya je Kano 🇳🇬 ولاية 
          "\ud800 lone surrogate", "a\u0301" * 1000, "\x00\x1f control", "ⓚⓐⓝⓞ " * 50]
 
 
+# inputs of the security probe (issue 19) that reached a 500 or were accepted: sent as raw bodies
+NESTED_100K = "[" * 100_000 + "]" * 100_000
+UNICODE_IDS = ["²", "①", "١٢", "𝟏𝟐", "１", "7.abc", "7\n", "9" * 5000, 2147483648, 1.5, True]
+PROBE_BODIES: list[str] = [
+    NESTED_100K, '{"a":' * 100_000 + "1" + "}" * 100_000,
+    '{"project": 1, "schema": "<View/>", "extra_params": ' + "[" * 1000 + "]" * 1000 + "}",
+    '{"project": 1, "schema": "<View/>", "extra_params": "' + "[" * 5000 + "]" * 5000 + '"}',
+    *(json.dumps(body) for pid in UNICODE_IDS
+      for body in ({"project": pid, "schema": NER_CONFIG}, {"project": pid, "tasks": [], "label_config": NER_CONFIG},
+                   {"action": "ANNOTATION_CREATED", "project": {"id": pid, "label_config": NER_CONFIG}},
+                   {"kind": "train", "project": pid})),
+    json.dumps({"version": "v" + "1" * 5_000_000}), json.dumps({"version": "v١"}),
+    json.dumps({"kind": "k" * 5_000_000, "project": 1}), json.dumps({"action": "A" * 5_000_000, "project": 1}),
+]
+PROBE_PATHS = [("POST", "/versions/²/pin"), ("POST", "/versions/" + "9" * 5000 + "/pin"), ("POST", "/versions/١٢/unpin"),
+               ("GET", "/agreement/①/plot.png"), ("GET", "/agreement/424242/plot.png"), ("GET", "/jobs/" + "j" * 3000),
+               ("GET", "/versions?project=" + "9" * 5000), ("GET", "/llm/ledger?project=²"), ("GET", "/jobs?project=１")]
+
+
 def json_values(max_leaves: int = 12):
     texts = st.text(max_size=40) | st.sampled_from(["\ud800", "a\udfffb", "\ud83c\udf89", "\x00", "\u202e"])
     scalars = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | texts
@@ -70,7 +89,9 @@ def bodies():
             | st.binary(max_size=200).map(lambda b: ("raw", b))
             | st.sampled_from(HOSTILE_CONFIGS).map(lambda c: ("json", {"project": 1, "config": c, "schema": c,
                                                                         "label_config": c, "tasks": [{"data": {"text": "a"}}]}))
-            | st.sampled_from(TEXTS).map(lambda t: ("json", {**_valid_bodies()[0], "tasks": [{"id": 1, "data": {"text": t}}]})))
+            | st.sampled_from(TEXTS).map(lambda t: ("json", {**_valid_bodies()[0], "tasks": [{"id": 1, "data": {"text": t}}]}))
+            | st.sampled_from(PROBE_BODIES).map(lambda b: ("raw", b.encode()))
+            | st.sampled_from(UNICODE_IDS).map(lambda pid: ("json", {**_valid_bodies()[0], "project": pid})))
 
 
 def rss_mb(pid: str | int = "self") -> float:
@@ -114,6 +135,22 @@ def _send(client, method: str, path: str, kind: str, body) -> tuple[int, bytes]:
 def test_fuzz_every_route_flask(fuzz_app, route, body):
     status, data = _send(fuzz_app.test_client(), *route, *body)
     check(status, data)
+
+
+def test_probe_inputs_on_every_route(fuzz_app):
+    """Every input of the probe on every route: < 500, a message, and an answer of bounded size
+    (a 5 MB version or kind was echoed back whole)."""
+    client = fuzz_app.test_client()
+    posts = [r for r in ROUTES if r[0] == "POST"]
+    for method, path in posts:
+        for body in PROBE_BODIES:
+            r = client.post(path, data=body, content_type="application/json")
+            check(r.status_code, r.get_data())
+            assert len(r.get_data()) < 5000, (path, body[:80], len(r.get_data()))
+    for method, path in PROBE_PATHS:
+        r = client.open(path, method=method, json={"version": "v1"} if method == "POST" else None)
+        check(r.status_code, r.get_data())
+        assert 400 <= r.status_code < 500 and len(r.get_data()) < 5000, (path[:60], r.status_code)
 
 
 @pytest.mark.parametrize("config", HOSTILE_CONFIGS, ids=range(len(HOSTILE_CONFIGS)))
@@ -185,11 +222,12 @@ def test_fuzz_against_gunicorn(backend_process, tiny_model, tmp_path):
     corpus = ([("json", {"config": c}) for c in HOSTILE_CONFIGS]
               + [("json", {**_valid_bodies()[0], "tasks": [{"id": 1, "data": {"text": t}}]}) for t in TEXTS]
               + [("raw", bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))) for _ in range(20)]
-              + [("json", v) for v in ([], 1, "x", None, {"project": -1}, {"project": 2**40}, {"tasks": [{}] * 20000})])
+              + [("json", v) for v in ([], 1, "x", None, {"project": -1}, {"project": 2**40}, {"tasks": [{}] * 20000})]
+              + [("raw", b.encode()) for b in PROBE_BODIES])
     worker = None
     sizes = []
     for rnd in range(2):
-        for method, path in ROUTES:
+        for method, path in ROUTES + PROBE_PATHS:
             if method == "GET":
                 r = requests.get(be.url + path, timeout=60)
                 check(r.status_code, r.content)

@@ -194,3 +194,90 @@ def test_real_label_studio_with_basic_auth_and_secret_prefix(label_studio, backe
     assert "START_TRAINING" in {j["reason"] for j in jobs}
     log = be.log()
     assert secret not in log and pw not in log
+
+
+HARD_SECRET = "whS3cret-HARD-0427-zq"
+
+
+def _encodings(secret: str) -> list[str]:
+    """Spellings of the secret a client can put in a path that gunicorn decodes to the secret
+    (or that still read as it): percent-encoded hex in either case, encoded twice, mixed case."""
+    lower = "".join(f"%{ord(c):02x}" for c in secret)
+    upper = "".join(f"%{ord(c):02X}" for c in secret)
+    some = "".join(f"%{ord(c):02X}" if i % 2 else c for i, c in enumerate(secret))
+    twice = "".join(f"%25{ord(c):02X}" for c in secret[:4]) + secret[4:]
+    return [lower, upper, some, twice, secret.upper(), secret.swapcase()]
+
+
+@pytest.mark.slow
+def test_gunicorn_edges(backend_process, tmp_path):
+    """Through the real gunicorn: a chunked body over MAX_REQUEST_MB is a 413 (was cut and
+    answered 'not valid JSON'), a client SCRIPT_NAME header is ignored (was a 500), OPTIONS is the
+    same on every path, no control socket is opened (gunicorn's default path is per user, shared
+    by every instance), and every encoding of the webhook secret is redacted from the access log."""
+    from urllib.parse import unquote
+
+    runtime = tmp_path / "xdg"
+    runtime.mkdir()
+    env = {"BASIC_AUTH_USER": "labelstudio", "BASIC_AUTH_PASS": "bAsicPw-HARD-5531", "WEBHOOK_SECRET": HARD_SECRET,
+           "ACCESS_LOG": "true", "LOG_LEVEL": "DEBUG", "MAX_REQUEST_MB": "0.05", "XDG_RUNTIME_DIR": str(runtime),
+           "HOME": str(tmp_path)}
+    be = backend_process(env)
+    auth = ("labelstudio", env["BASIC_AUTH_PASS"])
+    try:
+        def chunks(n: int, size: int = 8192):
+            for _ in range(n):
+                yield b" " * size
+            yield b'{"project": 1}'
+
+        r = requests.post(f"{be.url}/validate", data=chunks(20), auth=auth, timeout=30,
+                          headers={"Content-Type": "application/json"})
+        assert r.status_code == 413, (r.status_code, r.text[:200])
+        r = requests.post(f"{be.url}/validate", data=chunks(2), auth=auth, timeout=30,
+                          headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and "must be a string" in r.json()["error"], r.text[:200]  # read whole
+        r = requests.post(f"{be.url}/validate", data="[" * 40_000, auth=auth, timeout=30,
+                          headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and "levels deep" in r.json()["error"]
+        for path in ("/health", "/versions", "/nope"):
+            r = requests.get(be.url + path, headers={"SCRIPT_NAME": "/elsewhere"}, auth=auth, timeout=10)
+            assert r.status_code < 500, (path, r.status_code, r.text[:200])
+        opts = {(r.status_code, r.headers.get("Allow"), r.content)
+                for p in ("/setup", "/nope", "/versions/1/pin", f"/{HARD_SECRET}/webhook")
+                for r in [requests.options(be.url + p, timeout=10)]}
+        assert len(opts) == 1, opts
+        for spelling in _encodings(HARD_SECRET):
+            requests.post(f"{be.url}/{spelling}/webhook", json={"action": "PROJECT_UPDATED", "project": 1}, timeout=10)
+            requests.get(f"{be.url}/versions?token={spelling}", auth=auth, timeout=10)
+        assert requests.get(f"{be.url}/health", timeout=10).json() == {"status": "UP"}
+    finally:
+        be.stop()
+    assert not list(runtime.iterdir()) and not (tmp_path / ".gunicorn").exists(), "a control socket was opened"
+    log = be.log_path.read_text(errors="replace")
+    assert "POST /" in log, "the access log was not on"
+    decoded = log
+    for _ in range(3):
+        decoded = unquote(decoded)
+    assert HARD_SECRET.lower() not in decoded.lower(), [ln for ln in decoded.splitlines() if HARD_SECRET.lower() in ln.lower()][:3]
+    assert "Traceback" not in log and "Error handling request" not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"BASIC_AUTH_USER": "labelstudio"}, "BASIC_AUTH_USER is set but BASIC_AUTH_PASS is not"),
+    ({"BASIC_AUTH_PASS": "bAsicPw-HARD-5531"}, "BASIC_AUTH_PASS is set but BASIC_AUTH_USER is not"),
+    ({"WEBHOOK_SECRET": "short"}, "WEBHOOK_SECRET is 5 characters"),
+])
+def test_gunicorn_refuses_half_auth_and_weak_secrets(tmp_path, env, needle):
+    """Run as the Dockerfile's CMD or by hand (``gunicorn -c backend/gunicorn.conf.py``): before,
+    BASIC_AUTH_USER alone left /versions, /jobs, /llm/ledger and POST /versions/1/unpin open."""
+    import os
+    import subprocess
+    import sys
+
+    from backend.ls_process import free_port
+
+    base = {k: v for k, v in os.environ.items() if k not in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS", "WEBHOOK_SECRET")}
+    run_env = {**base, "MODEL_DIR": str(tmp_path / "var"), "PORT": str(free_port()), "HOST": "127.0.0.1", **env}
+    p = subprocess.run([sys.executable, "-m", "gunicorn", "-c", str(REPO / "backend" / "gunicorn.conf.py"),
+                        "backend.wsgi:app"], cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and needle in p.stdout + p.stderr, (p.returncode, (p.stdout + p.stderr)[-2000:])

@@ -19,7 +19,7 @@ from backend.model_store import ModelStore, ServingCache
 from backend.predictions import PredictionWriter, regions_for
 from backend.settings import Settings
 from model.active.registry import get_strategy
-from model.local import LocalModel
+from model.local import NER_MODELS, LocalModel
 from model.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,10 @@ class MLBackend:
                 get_strategy(str(extra["query_strategy"]))
             except ValueError as e:  # unknown name -> 400 listing the allowed ones
                 raise BadRequest(f"extra_params.query_strategy: {e}") from None
+        if extra and "ner_model" in extra and extra["ner_model"] not in NER_MODELS:
+            raise BadRequest(f"extra_params.ner_model: {extra['ner_model']!r} is not one of {', '.join(NER_MODELS)}")
+        if extra and extra.get("ner_model") == "backbone" and not self.settings.ner_backbone:
+            raise BadRequest("extra_params.ner_model: 'backbone' needs NER_BACKBONE set on the backend")
         # connected=True: only a project connected through /setup lets a webhook change its label config
         if (stored.get("label_config") != config or stored.get("hostname") != hostname
                 or (extra is not None and stored.get("extra_params") != extra) or not stored.get("connected")):
@@ -164,6 +168,20 @@ class MLBackend:
         return results, (f"LLM failed on {len(errors)} task(s): {errors[0]}" if errors else None)
 
     # -- fit -----------------------------------------------------------------------------------
+    def ner_model(self, project_id: int) -> str:
+        """The project's extra param ``ner_model`` (checked on /setup), else NER_MODEL."""
+        return str(self.project_option(project_id, "ner_model", self.settings.ner_model))
+
+    @staticmethod
+    def _unlabelled_texts(client, project_id: int, spec: TaskSpec, pool: list | None, ner_model: str) -> list[str]:
+        """The unlabelled tasks' texts the NER model learns word classes from (the pool routing
+        already listed, else one light listing); none for a backbone or a classifier."""
+        if spec.ner is None or ner_model == "backbone":
+            return []
+        key = spec.ner.value_key
+        tasks = pool if pool is not None else client.unlabeled_tasks(project_id)
+        return [t["data"][key] for t in tasks if isinstance((t.get("data") or {}).get(key), str)]
+
     def fit(self, project_id: int, event: str = "START_TRAINING", data: dict | None = None) -> dict:
         """Train on the project's current human annotations (read from Label Studio), publish the
         version atomically, then write scored predictions so Label Studio's queue follows it."""
@@ -189,10 +207,14 @@ class MLBackend:
         with self.store.lock(project_id, "train") as got:
             if not got:
                 raise Conflict(f"project {project_id} is being trained by another worker")
-            model = LocalModel(spec, ner_backbone=self.settings.ner_backbone,
-                               ner_params={"max_epochs": self.settings.ner_max_epochs},
+            ner_model = self.ner_model(project_id)
+            model = LocalModel(spec, ner_model=ner_model, ner_backbone=self.settings.ner_backbone,
+                               ner_params={"max_epochs": self.settings.ner_max_epochs}
+                               if ner_model == "tagger" else {},
                                ner_aux=self.settings.ner_aux_data,
-                               ner_aux_max=self.settings.ner_aux_max).fit(examples)
+                               ner_aux_max=self.settings.ner_aux_max).fit(
+                examples, unlabelled_texts=self._unlabelled_texts(client, project_id, spec, pool, ner_model),
+                cluster_dir=self.store.project_dir(project_id) / "clusters")
             meta = {"event": event, "metrics": model.metrics_, "n_examples": len(examples),
                     "n_human": len(human), "auto_accepted_task_ids": sorted(e.task_id for e in auto),
                     "live_agreement": {k: v.get("entity_f1") for k, v in agreement.get("sources", {}).items()}}

@@ -10,6 +10,7 @@
 | `REDIS_URL` | *(unset)* | set -> jobs run on RQ workers (`rq worker`); unset -> in a background thread of the server |
 | `PREDICT_SOURCE` | `auto` | what `/predict` returns: `model` (local model), `llm`, `both` (LLM first, model as fallback), `auto` (= `both` when the LLM is on, else `model`) |
 | `QUERY_STRATEGY` | `least_confidence` | active-learning strategy whose scores order Label Studio's queue |
+| `NER_MODEL` | `crf` (`backbone` when `NER_BACKBONE` is set) | served NER model: `crf` (CRF + word classes of the project's text), `tagger` (BiLSTM-CRF from scratch, same word classes), `backbone` (fine-tunes `NER_BACKBONE`); a project's extra param `ner_model` overrides it |
 | `NER_BACKBONE` | *(unset)* | local path of a Hugging Face token-classification model to fine-tune instead of the from-scratch tagger |
 | `NER_AUX_DATA` | *(unset)* | comma-separated labelled CoNLL files of related languages (e.g. MasakhaNER pcm, ibo, yor train sets) the NER model trains on beside the project's annotations; entity types the project lacks become O |
 | `NER_AUX_MAX` | `2000` | sentences sampled from `NER_AUX_DATA` per training (each retrain pays for them) |
@@ -49,6 +50,18 @@ def _interval(v: str | None) -> float | str:
     return secs
 
 
+def _ner_model(e: Mapping[str, str]) -> str:
+    """NER_MODEL, checked at start-up; unset: ``backbone`` when NER_BACKBONE names one (what
+    setting it alone meant before NER_MODEL existed), else ``crf``."""
+    from model.local import NER_MODELS
+    name = (e.get("NER_MODEL") or ("backbone" if e.get("NER_BACKBONE") else "crf")).strip().lower()
+    if name not in NER_MODELS:
+        raise ValueError(f"NER_MODEL={name!r}: expected one of {', '.join(NER_MODELS)}")
+    if name == "backbone" and not e.get("NER_BACKBONE"):
+        raise ValueError("NER_MODEL=backbone needs NER_BACKBONE (a local Hugging Face model folder)")
+    return name
+
+
 def _aux_files(v: str | None) -> tuple[str, ...]:
     """Comma-separated files that must exist: a typo fails at start-up, not at the first retrain."""
     paths = tuple(p.strip() for p in (v or "").split(",") if p.strip())
@@ -69,6 +82,7 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     predict_source: str = "auto"
     query_strategy: str = "least_confidence"
+    ner_model: str = "crf"
     ner_backbone: str | None = None
     ner_aux_data: tuple[str, ...] = ()
     ner_aux_max: int = 2000
@@ -102,6 +116,7 @@ class Settings:
             redis_url=(e.get("REDIS_URL") or None),
             predict_source=source,
             query_strategy=e.get("QUERY_STRATEGY", "least_confidence"),
+            ner_model=_ner_model(e),
             ner_backbone=(e.get("NER_BACKBONE") or None),
             ner_aux_data=_aux_files(e.get("NER_AUX_DATA")),
             ner_aux_max=int(e.get("NER_AUX_MAX", "2000")),

@@ -50,12 +50,30 @@ def _spec_from_json(d: dict) -> TaskSpec:
     )
 
 
-class LocalModel:
-    """``fit(examples) -> self``, ``predict(texts) -> LocalPrediction``s, ``save``/``load``."""
+NER_MODELS = ("tagger", "crf", "backbone")
 
-    def __init__(self, spec: TaskSpec, *, ner_backbone: str | None = None, ner_params: dict | None = None,
-                 ner_aux: Sequence[str] = (), ner_aux_max: int | None = 2000, seed: int = 0):
+
+class LocalModel:
+    """``fit(examples) -> self``, ``predict(texts) -> LocalPrediction``s, ``save``/``load``.
+
+    NER model (``ner_model``): ``tagger`` (``NERTagger``, BiLSTM-CRF from scratch), ``crf``
+    (``CRFSuiteTagger``) or ``backbone`` (``BackboneTagger`` fine-tuning ``ner_backbone``). The
+    first two also learn word classes from the project's raw text (the annotated tasks' and the
+    unlabelled ones', ``model.ner.clusters``) unless ``word_clusters`` is False.
+
+    The simulation (``model.simulate``) trains this same object through ``fit_tokens``, which
+    ``fit`` calls after tokenising, so a figure it prints is a figure of the served model.
+    """
+
+    def __init__(self, spec: TaskSpec, *, ner_model: str | None = None, ner_backbone: str | None = None,
+                 ner_params: dict | None = None, ner_aux: Sequence[str] = (),
+                 ner_aux_max: int | None = 2000, word_clusters: bool = True, seed: int = 0):
         self.spec = spec
+        self.ner_model = ner_model or ("backbone" if ner_backbone else "tagger")
+        if self.ner_model not in NER_MODELS:
+            raise ValueError(f"unknown NER model {self.ner_model!r}; expected one of {list(NER_MODELS)}")
+        if self.ner_model == "backbone" and not ner_backbone:
+            raise ValueError("ner_model 'backbone' needs NER_BACKBONE (a local Hugging Face model folder)")
         self.ner_backbone = ner_backbone
         self.ner_params = dict(ner_params or {})
         # labelled CoNLL corpora of related languages trained beside the project's own labels
@@ -63,37 +81,72 @@ class LocalModel:
         # every retrain pays for them
         self.ner_aux = tuple(ner_aux)
         self.ner_aux_max = ner_aux_max
+        self.word_clusters = word_clusters and self.ner_model != "backbone"
         self.seed = seed
 
     # -- training ------------------------------------------------------------------------------
-    def _new_tagger(self):
-        if self.ner_backbone:
+    def _new_tagger(self, clusters):
+        if self.ner_model == "backbone":
             from model.ner.backbone import BackboneTagger
-            return BackboneTagger(path=self.ner_backbone, seed=self.seed)
+            return BackboneTagger(path=self.ner_backbone, seed=self.seed, **self.ner_params)
+        if self.ner_model == "crf":
+            from model.ner.crfsuite import CRFSuiteTagger
+            return CRFSuiteTagger(seed=self.seed, clusters=clusters, **self.ner_params)
         from model.ner.tagger import NERTagger
-        return NERTagger(seed=self.seed, **self.ner_params)
+        return NERTagger(seed=self.seed, clusters=clusters, **self.ner_params)
 
-    def fit(self, examples: list[Example]) -> "LocalModel":
+    def fit(self, examples: list[Example], unlabelled_texts: Sequence[str] = (),
+            cluster_dir: str | Path | None = None) -> "LocalModel":
+        """Train on human ``examples``; ``unlabelled_texts`` (the project's other tasks) only feed
+        the word classes, cached in ``cluster_dir`` across retrains when given."""
+        self.metrics_ = {}
         t0 = time.perf_counter()
-        self.metrics_: dict = {"n_examples": len(examples)}
-        self.tagger_ = self.classifier_ = None
+        X, y = [], []
         if self.spec.ner is not None:
             allowed = set(self.spec.ner.labels)
-            X, y = [], []
             for ex in examples:
                 toks = tokenize(ex.text)
-                spans = [s for s in ex.spans if s.label in allowed]
                 X.append([t.text for t in toks])
-                y.append(spans_to_bio(toks, spans))
-            if X:
-                self.metrics_["n_entities"] = sum(t.startswith("B-") for tags in y for t in tags)
-                if self.ner_aux:
-                    from model.conll import read_aux_corpora
-                    aux_x, aux_y = read_aux_corpora(self.ner_aux, self.spec.ner.labels,
-                                                    self.ner_aux_max, self.seed)
-                    X, y = aux_x + X, aux_y + y
-                    self.metrics_["n_aux_sentences"] = len(aux_x)
-                self.tagger_ = self._new_tagger().fit(X, y)
+                y.append(spans_to_bio(toks, [s for s in ex.spans if s.label in allowed]))
+        raw = [[t.text for t in tokenize(text)] for text in unlabelled_texts] \
+            if self.spec.ner is not None and self.word_clusters and X else []
+        tokenise_s = time.perf_counter() - t0
+        self.fit_tokens(X, y, examples=examples, unlabelled=raw, cluster_dir=cluster_dir)
+        self.metrics_["fit_seconds"] = round(time.perf_counter() - t0, 3)
+        self.metrics_["tokenise_seconds"] = round(tokenise_s, 3)
+        return self
+
+    def fit_tokens(self, X: list[list[str]], y: list[list[str]], *, examples: Sequence[Example] = (),
+                   unlabelled: Sequence[Sequence[str]] = (),
+                   cluster_dir: str | Path | None = None,
+                   aux: tuple[list, list] | None = None) -> "LocalModel":
+        """Train on pre-tokenised NER data (``X`` tokens, ``y`` BIO tags; ``unlabelled`` token lists
+        feed the word classes) and/or the choices of ``examples``: what ``fit`` does after
+        tokenising, and what the simulation calls with CoNLL tokens. ``aux`` gives the auxiliary
+        corpora already read (the simulation's), instead of reading ``ner_aux``."""
+        t0 = time.perf_counter()
+        self.metrics_ = {**getattr(self, "metrics_", {}), "n_examples": max(len(X), len(examples))}
+        self.tagger_ = self.classifier_ = None
+        if self.spec.ner is not None and X:
+            # canonical order: the same labels give the same model however they were listed
+            # (Label Studio's task order, the simulation's purchase order)
+            order = sorted(range(len(X)), key=lambda i: (list(X[i]), list(y[i])))
+            X, y = [list(X[i]) for i in order], [list(y[i]) for i in order]
+            clusters = None
+            if self.word_clusters:
+                from model.ner.clusters import ClusterCache
+                cache = ClusterCache(cluster_dir)
+                clusters = cache.get([*X, *unlabelled])
+                self.metrics_.update(cache.last_)
+            self.metrics_["n_entities"] = sum(t.startswith("B-") for tags in y for t in tags)
+            if aux is None and self.ner_aux:
+                from model.conll import read_aux_corpora
+                aux = read_aux_corpora(self.ner_aux, self.spec.ner.labels, self.ner_aux_max, self.seed)
+            if aux is not None and aux[0]:
+                aux_x, aux_y = list(aux[0]), list(aux[1])
+                X, y = aux_x + list(X), aux_y + list(y)
+                self.metrics_["n_aux_sentences"] = len(aux_x)
+            self.tagger_ = self._new_tagger(clusters).fit(X, y)
         if self.spec.choices is not None:
             allowed = set(self.spec.choices.choices)
             pairs = [(ex.text, [c for c in ex.choices if c in allowed]) for ex in examples]
@@ -158,7 +211,9 @@ class LocalModel:
             fields.update(marginals=[p.marginals for p in preds] if known else (lambda: tagger.predict_marginals(X())),
                           seq_log_proba=(np.array([p.log_proba for p in preds]) if known_lp
                                          else (lambda: tagger.sequence_log_proba(X()))),
-                          mc_marginals=lambda: tagger.mc_dropout_marginals(X(), n_samples=mc_samples),
+                          # a CRF has no dropout: BALD-style strategies then say what they lack
+                          mc_marginals=(lambda: tagger.mc_dropout_marginals(X(), n_samples=mc_samples))
+                          if hasattr(tagger, "mc_dropout_marginals") else None,
                           embeddings=lambda: tagger.embed(X()))
             if preds is not None:
                 fields["model_spans"] = [[(s.start, s.end, s.label, s.score) for s in p.spans] for p in preds]
@@ -181,7 +236,7 @@ class LocalModel:
             self.classifier_.save(d / "textcat")
         (d / "local_model.json").write_text(json.dumps({
             "format": MODEL_FORMAT, "spec": _spec_to_json(self.spec), "seed": self.seed,
-            "ner_backbone": self.ner_backbone, "ner_params": self.ner_params,
+            "ner_model": self.ner_model, "ner_backbone": self.ner_backbone, "ner_params": self.ner_params,
             "metrics": getattr(self, "metrics_", {}),
             "has_ner": self.tagger_ is not None, "has_textcat": self.classifier_ is not None,
         }, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -192,14 +247,18 @@ class LocalModel:
         meta = json.loads((d / "local_model.json").read_text(encoding="utf-8"))
         if meta.get("format") != MODEL_FORMAT:
             raise ValueError(f"model format {meta.get('format')} is not supported (expected {MODEL_FORMAT})")
-        self = cls(_spec_from_json(meta["spec"]), ner_backbone=meta.get("ner_backbone"),
-                   ner_params=meta.get("ner_params"), seed=meta.get("seed", 0))
+        self = cls(_spec_from_json(meta["spec"]), ner_model=meta.get("ner_model"),
+                   ner_backbone=meta.get("ner_backbone"), ner_params=meta.get("ner_params"),
+                   seed=meta.get("seed", 0))
         self.metrics_ = meta.get("metrics", {})
         self.tagger_ = self.classifier_ = None
         if meta.get("has_ner"):
-            if self.ner_backbone:
+            if self.ner_model == "backbone":
                 from model.ner.backbone import BackboneTagger
                 self.tagger_ = BackboneTagger.load(d / "ner")
+            elif self.ner_model == "crf":
+                from model.ner.crfsuite import CRFSuiteTagger
+                self.tagger_ = CRFSuiteTagger.load(d / "ner")
             else:
                 from model.ner.tagger import NERTagger
                 self.tagger_ = NERTagger.load(d / "ner")

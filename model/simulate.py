@@ -27,7 +27,8 @@ import numpy as np
 
 from model.active import ModelOutputs, RoutingPolicy, fit_thresholds, get_strategy, strategy_names
 from model.active.sampling import entity_rich_sample, random_sample
-from model.simulate_models import MODEL_KINDS, Data, evaluate, load_aux, load_data, make_model
+from model.simulate_models import (MODEL_KINDS, Data, evaluate, fit_model, load_aux, load_data,
+                                   served_part)
 from model.simulate_oracles import GoldOracle, buy_labels, make_llm_oracle
 
 # Human price: a LOWER bound, so the LLM saving we report is a floor. Amazon SageMaker Ground
@@ -39,9 +40,10 @@ HUMAN_COST_PER_SENTENCE = 0.036
 
 
 def model_outputs(data: Data, model: Any, X: Sequence) -> ModelOutputs:
+    """Lazy outputs of the served model's tagger or classifier on pool items ``X``."""
     if data.task == "ner":
-        return ModelOutputs.from_tagger(model, X)
-    return ModelOutputs.from_classifier(model, X)
+        return ModelOutputs.from_tagger(served_part(model), X)
+    return ModelOutputs.from_classifier(served_part(model), X)
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Config:
     max_test: int | None = None
     full_f1: float | None = None
     model_params: dict[str, Any] = field(default_factory=dict)
+    word_clusters: bool = True             # NER: word classes from the pool's raw text (served default)
+    ner_backbone: str | None = None        # --model backbone: local Hugging Face model folder
     min_consistency: float | None = None   # None (both): thresholds fitted live
     min_agreement: float | None = None
     route_target: float = 0.9
@@ -90,10 +94,10 @@ class Config:
 
 
 def _fit(cfg: Config, data: Data, idx: Sequence[int], labels: dict[int, list], seed: int) -> Any:
-    """A fresh model on the auxiliary corpora (free, not counted) + every label bought so far."""
-    model = make_model(cfg.model, seed=seed, **cfg.model_params)
-    return model.fit(data.X_aux + [data.X[i] for i in idx],
-                     data.Y_aux + [labels[i] for i in idx])
+    """The served ``LocalModel``, fresh, on the auxiliary corpora (free, not counted) + every
+    label bought so far; word classes from the whole pool's text."""
+    return fit_model(cfg.model, data, idx, labels, seed=seed, params=cfg.model_params,
+                     word_clusters=cfg.word_clusters, ner_backbone=cfg.ner_backbone)
 
 
 def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed: int,
@@ -120,7 +124,7 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
         t0 = time.perf_counter()
         model = _fit(cfg, data, labelled, labels, seed)
         fit_s = time.perf_counter() - t0
-        metrics = evaluate(data, model)
+        metrics = evaluate(data, served_part(model))
         llm = oracles.get("llm")
         usage = llm.usage() if llm is not None and oracle_name != "gold" else {}
         rows.append({"strategy": strategy_name, "oracle": oracle_name, "seed": seed, "round": r,
@@ -151,7 +155,7 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
         rows[-1]["query_s"] = round(time.perf_counter() - t1, 2)
         assert not set(map(int, picked)) & set(labelled), "an item was queried twice"
         assert len(set(map(int, picked))) == len(picked), "duplicate items in one batch"
-        buy_labels(data, oracle_name, [int(i) for i in picked], model, oracles, policy, labels,
+        buy_labels(data, oracle_name, [int(i) for i in picked], served_part(model), oracles, policy, labels,
                    counts, evidence)
         if oracle_name == "llm+route" and not fixed:  # thresholds from live agreement figures
             c, a, q = (np.array(v) for v in zip(*evidence)) if evidence else ([], [], [])
@@ -180,10 +184,12 @@ def _targets(cfg: Config, strategy_name: str, n_seed: int) -> list[int]:
 def full_data_f1(cfg: Config, data: Data, with_aux: bool = True) -> float:
     """Test F1 of the same model on every pool label (plus the auxiliary corpora unless told not
     to): the ceiling "95 % of full-data F1" is read against."""
-    model = make_model(cfg.model, seed=0, **cfg.model_params)
-    aux_x, aux_y = (data.X_aux, data.Y_aux) if with_aux else ([], [])
-    model.fit(aux_x + list(data.X), aux_y + list(data.Y))
-    return evaluate(data, model)["f1"]
+    full = Data(data.task, data.X, data.Y, data.X_test, data.Y_test, data.labels,
+                data.X_aux if with_aux else [], data.Y_aux if with_aux else [])
+    model = fit_model(cfg.model, full, range(len(data.X)), dict(enumerate(data.Y)), seed=0,
+                      params=cfg.model_params, word_clusters=cfg.word_clusters,
+                      ner_backbone=cfg.ner_backbone)
+    return evaluate(data, served_part(model))["f1"]
 
 
 def run(cfg: Config) -> dict[str, Any]:
@@ -273,7 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="../shared/data/masakhaner2/hau",
                    help="folder with train/test .txt (CoNLL) or .tsv (MasakhaNEWS)")
     p.add_argument("--model", choices=MODEL_KINDS, default="crf",
-                   help="crf = the paper-anchor CRF baseline; tagger = NERTagger; textcat")
+                   help="the served model (model.local.LocalModel) to retrain each round: crf = "
+                        "CRFSuiteTagger, tagger = NERTagger, backbone = BackboneTagger on "
+                        "--ner-backbone; textcat = TextClassifier")
+    p.add_argument("--no-word-clusters", action="store_true",
+                   help="NER: no word classes from the pool's raw text (the crf is then the "
+                        "shared/README reference CRF)")
+    p.add_argument("--ner-backbone", default=None, metavar="DIR",
+                   help="local Hugging Face token-classification model for --model backbone")
     p.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE",
                    help="model hyper-parameter (JSON value), e.g. max_epochs=15")
     p.add_argument("--strategies", nargs="+", default=["least_confidence"],
@@ -338,7 +351,8 @@ def config_from_args(a: argparse.Namespace) -> Config:
                   oracles=a.oracle, routing=a.routing, seed_size=a.seed_size,
                   seed_sampler=a.seed_sampler, batch_size=a.batch_size, rounds=a.rounds,
                   seeds=a.seeds, max_pool=a.max_pool, max_test=a.max_test, full_f1=a.full_f1,
-                  model_params=params, min_consistency=a.min_consistency,
+                  model_params=params, word_clusters=not a.no_word_clusters,
+                  ner_backbone=a.ner_backbone, min_consistency=a.min_consistency,
                   min_agreement=a.min_agreement, route_target=a.route_target, llm_model=a.llm_model, fake_llm=a.fake_llm,
                   llm_samples=a.llm_samples, human_cost_per_sentence=a.human_cost_per_sentence,
                   random_extend=a.random_extend, aux_data=a.aux_data, aux_max=a.aux_max,

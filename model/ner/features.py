@@ -64,7 +64,9 @@ def word_shape(word: str) -> int:
 
 
 SPARSE_BUCKETS = 2 ** 18  # hashed lexical features; bucket 0 is padding
-N_SPARSE = 10             # features per token
+N_LEXICAL = 10            # lexical features per token
+N_CLUSTER = 5             # word-class features per token (0 = padding when there are none)
+N_SPARSE = N_LEXICAL + N_CLUSTER
 
 
 def _bucket(feature: str) -> int:
@@ -85,9 +87,11 @@ def _word_hashes(w: str) -> tuple[int, ...]:
                                       f"s3={w[-3:]}", f"s2={w[-2:]}", f"p3={w[:3]}"))
 
 
-def sparse_features(sent: Sequence[str]) -> np.ndarray:
+def sparse_features(sent: Sequence[str], clusters=None) -> np.ndarray:
     """Hashed CRF-style lexical features per token (n, N_SPARSE): the word, its +-2 neighbours,
-    affixes, neighbouring shapes and the previous-word bigram.
+    affixes, neighbouring shapes and the previous-word bigram; then, with ``clusters``
+    (``model.ner.clusters.WordClusters`` learnt from the project's raw text), the word's class at
+    each granularity and its neighbours' middle one (bucket 0, i.e. nothing, without them).
 
     Why next to the neural features: with a few hundred sentences a linear model on such
     features (the classic CRF) learns faster than a BiLSTM; feeding them straight into the
@@ -110,6 +114,16 @@ def sparse_features(sent: Sequence[str]) -> np.ndarray:
     out[:, 8] = [_hash(f"sh={shapes[i]}|{shapes[i + 1]}|{shapes[i + 2]}") for i in range(n)]
     prev = ["<s>", *keys]
     out[:, 9] = [_hash(f"bi={prev[i]}|{keys[i]}") for i in range(n)]
+    out[:, N_LEXICAL:] = 0
+    if clusters is not None and len(clusters):
+        cl = [clusters.classes.get(k) for k in keys]
+        for i, c in enumerate(cl):
+            if c is not None:
+                out[i, N_LEXICAL:N_LEXICAL + 3] = [_hash(f"c{j}={v}") for j, v in enumerate(c)]
+            if i > 0 and cl[i - 1] is not None:
+                out[i, N_LEXICAL + 3] = _hash(f"c-1={cl[i - 1][1]}")
+            if i + 1 < n and cl[i + 1] is not None:
+                out[i, N_LEXICAL + 4] = _hash(f"c+1={cl[i + 1][1]}")
     return out
 
 
@@ -126,15 +140,17 @@ class Vocab:
     the UNK embedding then learns what an unseen word looks like, which is most words at test time.
     """
 
-    def __init__(self, words: list[str], chars: list[str], word_counts: list[int]):
+    def __init__(self, words: list[str], chars: list[str], word_counts: list[int], clusters=None):
         self.words = words            # index i + 2 -> words[i]
+        self.clusters = clusters      # WordClusters of the project's raw text, or None
         self.chars = chars
         self.word_counts = np.asarray(word_counts, dtype=np.int64)
         self._w = {w: i + 2 for i, w in enumerate(words)}
         self._c = {c: i + 3 for i, c in enumerate(chars)}
 
     @classmethod
-    def build(cls, sentences: Sequence[Sequence[str]], min_char_count: int = 1) -> "Vocab":
+    def build(cls, sentences: Sequence[Sequence[str]], min_char_count: int = 1,
+              clusters=None) -> "Vocab":
         wc: Counter[str] = Counter()
         cc: Counter[str] = Counter()
         for sent in sentences:
@@ -143,7 +159,7 @@ class Vocab:
                 cc.update(normalise(tok))
         words = sorted(wc, key=lambda w: (-wc[w], w))
         chars = sorted((c for c in cc if cc[c] >= min_char_count), key=lambda c: (-cc[c], c))
-        return cls(words, chars, [wc[w] for w in words])
+        return cls(words, chars, [wc[w] for w in words], clusters)
 
     @property
     def n_words(self) -> int:
@@ -154,12 +170,13 @@ class Vocab:
         return len(self.chars) + 3
 
     def to_json(self) -> dict:
+        """Words and characters; the clusters are the caller's to save (``NERTagger.save``)."""
         return {"words": self.words, "chars": self.chars,
                 "word_counts": self.word_counts.tolist()}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Vocab":
-        return cls(list(d["words"]), list(d["chars"]), list(d["word_counts"]))
+    def from_json(cls, d: dict, clusters=None) -> "Vocab":
+        return cls(list(d["words"]), list(d["chars"]), list(d["word_counts"]), clusters)
 
     def encode_words(self, sent: Sequence[str]) -> np.ndarray:
         return np.array([self._w.get(word_key(t), UNK) for t in sent], dtype=np.int64)
@@ -177,7 +194,7 @@ class Vocab:
         turns each distinct one of a batch into character ids once."""
         normed = tuple(_clip_chars(normalise(t)) for t in sent)
         shapes = np.array([word_shape(t) for t in normed], dtype=np.int64)
-        return self.encode_words(sent), shapes, normed, sparse_features(sent)
+        return self.encode_words(sent), shapes, normed, sparse_features(sent, self.clusters)
 
     def char_ids(self, spellings: Sequence[str]) -> np.ndarray:
         """(U, C) character ids of each spelling framed by begin/end markers, zero-padded."""

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
+from model.ner.clusters import WordClusters
 from model.ner.decoding import CRFDecoding, batch_tables
 from model.ner.features import Vocab
 from model.ner.network import BiLSTMCRF
@@ -46,11 +47,14 @@ _ARCH = ("word_dim", "char_dim", "char_filters", "shape_dim", "hidden", "dropout
 class NERTagger(CRFDecoding):
     _net_attr = "net_"
 
-    def __init__(self, *, max_epochs: int = 50, seed: int = 0, device: str | None = None,
-                 **hyper):
+    def __init__(self, *, max_epochs: int = 30, seed: int = 0, device: str | None = None,
+                 clusters: WordClusters | None = None, **hyper):
         self.max_epochs = max_epochs
         self.seed = seed
         self.device = device
+        # word classes of the project's raw text (``model.ner.clusters``): hashed features beside
+        # the lexical ones, saved with the model so a loaded version predicts identically
+        self.clusters = clusters
         self.hyper = hyper
 
     # ------------------------------------------------------------------ training
@@ -83,7 +87,7 @@ class NERTagger(CRFDecoding):
         rng.shuffle(idx)
         n_dev = int(round(p["dev_fraction"] * len(idx))) if len(idx) >= p["min_dev_sentences"] else 0
         dev_idx, train_idx = idx[:n_dev], idx[n_dev:]
-        self.vocab_ = Vocab.build([X[i] for i in train_idx] or [[]])
+        self.vocab_ = Vocab.build([X[i] for i in train_idx] or [[]], clusters=self.clusters)
         self._build(p)
         tag_id = {t: i for i, t in enumerate(self.tags_)}
         enc = [self.vocab_.encode(X[i]) for i in train_idx]
@@ -213,6 +217,7 @@ class NERTagger(CRFDecoding):
         d.mkdir(parents=True, exist_ok=True)
         meta = {"format": "ner-bilstm-crf/1", "max_epochs": self.max_epochs, "seed": self.seed,
                 "hyper": self.hyper, "tags": self.tags_, "vocab": self.vocab_.to_json(),
+                "clusters": None if self.clusters is None else self.clusters.to_json(),
                 "n_epochs": self.n_epochs_}
         (d / "tagger.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         torch.save({k: v.cpu() for k, v in self.net_.state_dict().items()}, d / "weights.pt")
@@ -221,9 +226,11 @@ class NERTagger(CRFDecoding):
     def load(cls, directory: str | Path, device: str | None = None) -> "NERTagger":
         d = Path(directory)
         meta = json.loads((d / "tagger.json").read_text(encoding="utf-8"))
-        obj = cls(max_epochs=meta["max_epochs"], seed=meta["seed"], device=device, **meta["hyper"])
+        cl = meta.get("clusters")
+        obj = cls(max_epochs=meta["max_epochs"], seed=meta["seed"], device=device,
+                  clusters=None if cl is None else WordClusters.from_json(cl), **meta["hyper"])
         obj.tags_ = list(meta["tags"])
-        obj.vocab_ = Vocab.from_json(meta["vocab"])
+        obj.vocab_ = Vocab.from_json(meta["vocab"], obj.clusters)
         obj.n_epochs_ = meta["n_epochs"]
         obj._build(obj._params())
         state = torch.load(d / "weights.pt", map_location=obj.device_, weights_only=True)

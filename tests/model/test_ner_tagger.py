@@ -253,8 +253,15 @@ def test_encoding_keeps_the_feature_definitions_saved_models_were_trained_with()
             f"w={w}", f"w-1={keys[k - 1]}", f"w+1={keys[k + 1]}", f"w-2={keys[k - 2]}", f"w+2={keys[k + 2]}",
             f"s3={w[-3:]}", f"s2={w[-2:]}", f"p3={w[:3]}", f"sh={shapes[i]}|{shapes[i + 1]}|{shapes[i + 2]}",
             f"bi={keys[k - 1]}|{w}")])
-    assert sparse_features(sent).tolist() == expected
-    assert sparse_features([]).shape == (0, 10)
+    assert sparse_features(sent).tolist() == [e + [0] * 5 for e in expected]  # no word classes: padding
+    assert sparse_features([]).shape == (0, 15)
+
+    # with word classes: the word's class at each granularity, the neighbours' middle one
+    from model.ner.clusters import WordClusters
+    wc = WordClusters({"musa": (1, 2, 3), "kano": (4, 5, 6)}, "d", 2)
+    with_cl = sparse_features(sent, wc).tolist()
+    assert with_cl[0][:10] == expected[0] and with_cl[0][10:] == [_hash("c0=1"), _hash("c1=2"), _hash("c2=3"), 0, 0]
+    assert with_cl[1][10:] == [0, 0, 0, _hash("c-1=2"), 0] and with_cl[2][10:] == [0, 0, 0, 0, _hash("c+1=5")]
 
     vocab = Vocab.build([["Musa", "ya", "je"]])
     batch = vocab.collate([vocab.encode(["Musa", "Kanoo", "Musa"]), vocab.encode(["Kanoo"])])

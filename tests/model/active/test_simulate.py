@@ -230,7 +230,9 @@ def test_word_clusters_group_words_by_context_and_feed_the_crf(tmp_path):
     import random
     import string
 
-    from model.simulate_models import CLUSTER_SIZES, CRFTagger, word_clusters
+    from model.ner.clusters import SIZES, learn_clusters
+    from model.ner.crfsuite import CRFSuiteTagger
+    from model.conll import read_conll
 
     rng = random.Random(0)
     word = lambda: "".join(rng.choice(string.ascii_lowercase) for _ in range(7))  # noqa: E731
@@ -240,8 +242,9 @@ def test_word_clusters_group_words_by_context_and_feed_the_crf(tmp_path):
         lines += ["they O", f"{rng.choice(verbs)} O", "in O", f"{rng.choice(towns)} B-LOC", ". O", ""]
     path = tmp_path / "raw.conll"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    cl = word_clusters(str(path), dim=8)
-    for level in range(len(CLUSTER_SIZES)):
+    clusters = learn_clusters([toks for toks, _ in read_conll(path)], dim=8)
+    cl = clusters.classes
+    for level in range(len(SIZES)):
         assert not {cl[t][level] for t in towns} & {cl[v][level] for v in verbs}
 
     # labelled: towns 0-5 and verbs 0-5 after the same neutral words, so only the word (or its
@@ -250,8 +253,8 @@ def test_word_clusters_group_words_by_context_and_feed_the_crf(tmp_path):
     y = [["O", "B-LOC" if i % 2 else "O"] for i in range(60)]
     unseen = [["now", t] for t in towns[6:]]
     p_loc = lambda crf: np.mean([m[1, crf.tags_.index("B-LOC")] for m in crf.predict_marginals(unseen)])  # noqa: E731
-    with_cl = p_loc(CRFTagger(max_iterations=50, cluster_text=str(path)).fit(X, y))
-    without = p_loc(CRFTagger(max_iterations=50).fit(X, y))
+    with_cl = p_loc(CRFSuiteTagger(max_iterations=50, clusters=clusters).fit(X, y))
+    without = p_loc(CRFSuiteTagger(max_iterations=50).fit(X, y))
     assert with_cl > without + 0.2, (with_cl, without)
 
 
@@ -405,12 +408,12 @@ def test_benchmark_suite_continuations_add_seeds_extend_and_add_arms(synthetic, 
 
 
 def test_crf_feature_cache_is_bounded_and_results_do_not_depend_on_it(synthetic, monkeypatch):
-    from model.simulate_models import CRFTagger
+    from model.ner.crfsuite import CRFSuiteTagger
     data = load_data("ner", synthetic)
     X, y = data.X[:60], data.Y[:60]
-    unbounded = CRFTagger(max_iterations=20).fit(X, y).predict(data.X_test[:30])
-    monkeypatch.setattr(CRFTagger, "_FEATURES", {})
-    monkeypatch.setattr(CRFTagger, "_MAX_CACHED", 25)
-    tagger = CRFTagger(max_iterations=20)
+    unbounded = CRFSuiteTagger(max_iterations=20).fit(X, y).predict(data.X_test[:30])
+    monkeypatch.setattr(CRFSuiteTagger, "_FEATURES", {})
+    monkeypatch.setattr(CRFSuiteTagger, "_MAX_CACHED", 25)
+    tagger = CRFSuiteTagger(max_iterations=20)
     assert tagger.fit(X, y).predict(data.X_test[:30]) == unbounded
-    assert 0 < len(CRFTagger._FEATURES["None"]) <= 25
+    assert 0 < len(CRFSuiteTagger._FEATURES[""]) <= 25

@@ -9,7 +9,15 @@ gunicorn backend, reported as one table (the tests assert; this counts).
 3. bad input: random JSON, mutated Label Studio payloads, hostile label configs and texts over
    every route (Flask test client for volume, plus a slice over real HTTP) -> tried / 5xx;
 4. secrets: the session runs with distinctive LS token, basic-auth password, webhook secret and
-   LLM key, debug logging and the access log on; log, MODEL_DIR and responses are searched.
+   LLM key, debug logging and the access log on; log, MODEL_DIR and responses are searched;
+5. probe (issue 19): the security probe's inputs (JSON nested 100,000 levels, Unicode-digit,
+   5,000-digit and out-of-range ids, 5 MB versions and kinds, loose ids in paths, unknown projects'
+   plots) on every route through Flask and a second gunicorn (MAX_REQUEST_MB=1) -> tried / 5xx /
+   largest answer; chunked bodies over the limit -> 413; OPTIONS answers; client SCRIPT_NAME;
+   percent-encoded and re-cased webhook secrets in paths, searched for in the access log after
+   decoding; a gunicorn start with half of the basic-auth pair -> refused with a message.
+
+``--phases`` runs a subset (e.g. ``--phases probe``).
 
 Baseline in the same run: the same webhook count sent sequentially with no training running.
 Writes ``benchmarks/out/faults.json`` and ``benchmarks/results/faults.md``.
@@ -31,6 +39,7 @@ from tqdm import tqdm
 
 from benchmarks import save_results
 
+PHASES = ("storm", "crash_fit", "crash_save", "bad_input", "probe")
 SECRETS = {"LABEL_STUDIO_API_KEY": "lsTok3n-BENCH-6610-secret", "BASIC_AUTH_PASS": "bAsicPw-BENCH-2201",
            "WEBHOOK_SECRET": "whS3cret-BENCH-7788", "LLM_API_KEY": "sk-LLMkey-BENCH-3394"}
 
@@ -193,6 +202,102 @@ def bad_input_phase(n_flask: int, be_url: str, auth, n_http: int, tiny_model: Pa
             "http_tried": n_http, "http_5xx": five_http, "5xx_examples": examples[:5]}
 
 
+def probe_phase(work: Path, tiny_model: Path | None) -> dict:
+    """The security probe's inputs against Flask and a fresh gunicorn (see the module docstring)."""
+    import subprocess
+    from urllib.parse import unquote
+
+    from backend.app import create_app
+    from backend.ls_process import free_port
+    from backend.settings import Settings
+    from tests.conftest import NER_CONFIG, REPO, BackendProcess
+    from tests.faults.conftest import seed_version
+    from tests.faults.test_fuzz import PROBE_BODIES, PROBE_PATHS, ROUTES
+    from tests.faults.test_security import _encodings
+
+    posts = [r for r in ROUTES if r[0] == "POST"]
+    root = work / "probe-flask" / "var"
+    if tiny_model is not None:
+        seed_version(root, 1, tiny_model)
+    app = create_app(Settings.from_env({"MODEL_DIR": str(root), "LOG_LEVEL": "CRITICAL"}))
+    client = app.test_client()
+    flask = {"tried": 0, "5xx": 0, "max_answer_bytes": 0}
+    examples: list[str] = []
+
+    def count(where: dict, status: int, body: bytes, what: str) -> None:
+        where["tried"] += 1
+        where["max_answer_bytes"] = max(where["max_answer_bytes"], len(body))
+        if status >= 500:
+            where["5xx"] += 1
+            examples.append(f"{what[:200]} -> {status} {body[:200]!r}")
+
+    for _, path in tqdm(posts, desc="probe (Flask)"):
+        for body in PROBE_BODIES:
+            r = client.post(path, data=body, content_type="application/json")
+            count(flask, r.status_code, r.get_data(), f"POST {path} {body[:60]!r}")
+    for method, path in PROBE_PATHS:
+        r = client.open(path, method=method, json={"version": "v1"} if method == "POST" else None)
+        count(flask, r.status_code, r.get_data(), f"{method} {path[:60]}")
+    app.extensions["lal"]["queue"].close()
+
+    secret = SECRETS["WEBHOOK_SECRET"]
+    runtime = work / "probe-xdg"
+    runtime.mkdir(exist_ok=True)
+    env = {"BASIC_AUTH_USER": "labelstudio", "BASIC_AUTH_PASS": SECRETS["BASIC_AUTH_PASS"], "WEBHOOK_SECRET": secret,
+           "ACCESS_LOG": "true", "LOG_LEVEL": "DEBUG", "MAX_REQUEST_MB": "1", "XDG_RUNTIME_DIR": str(runtime),
+           "OMP_NUM_THREADS": "1"}
+    auth = ("labelstudio", SECRETS["BASIC_AUTH_PASS"])
+    (work / "probe-http").mkdir(exist_ok=True)
+    be = BackendProcess(work / "probe-http" / "var", env).start(timeout=120)
+    http = {"tried": 0, "5xx": 0, "max_answer_bytes": 0}
+    try:
+        requests.post(f"{be.url}/setup", json={"project": "1.1700000000", "schema": NER_CONFIG}, auth=auth, timeout=30)
+        for _, path in tqdm(posts, desc="probe (gunicorn)"):
+            for body in PROBE_BODIES:
+                r = requests.post(be.url + path, data=body.encode(), auth=auth, timeout=60,
+                                  headers={"Content-Type": "application/json"})
+                count(http, r.status_code, r.content, f"POST {path} {body[:60]!r}")
+        for method, path in PROBE_PATHS:
+            r = requests.request(method, be.url + path, auth=auth, timeout=60,
+                                 json={"version": "v1"} if method == "POST" else None)
+            count(http, r.status_code, r.content, f"{method} {path[:60]}")
+
+        def chunks(n_mb: int):
+            for _ in range(n_mb * 16):
+                yield b" " * 65536
+            yield b'{"config": "<View/>"}'
+
+        chunked = [requests.post(f"{be.url}/validate", data=chunks(n), auth=auth, timeout=60,
+                                 headers={"Content-Type": "application/json"}).status_code for n in (2, 5)]
+        options = {(r.status_code, r.headers.get("Allow"))
+                   for p in ("/setup", "/predict", "/versions/1/pin", "/nope", "/a/b", f"/{secret}/webhook")
+                   for r in [requests.options(be.url + p, timeout=10)]}
+        script_name = [requests.get(be.url + p, headers={"SCRIPT_NAME": "/x"}, auth=auth, timeout=10).status_code
+                       for p in ("/health", "/versions", "/jobs")]
+        spellings = _encodings(secret)
+        for sp in spellings:
+            requests.post(f"{be.url}/{sp}/webhook", json={"action": "PROJECT_UPDATED", "project": 1}, timeout=10)
+            requests.get(f"{be.url}/versions", params={"t": sp}, auth=auth, timeout=10)
+        health_anon = requests.get(f"{be.url}/health", timeout=10).json()
+    finally:
+        be.stop()
+    decoded = be.log_path.read_text(errors="replace")
+    for _ in range(3):
+        decoded = unquote(decoded)
+    leaked = sum(v.lower() in ln.lower() for v in SECRETS.values() for ln in decoded.splitlines())
+    half = subprocess.run([sys.executable, "-m", "gunicorn", "-c", str(REPO / "backend" / "gunicorn.conf.py"),
+                           "backend.wsgi:app"], cwd=work, capture_output=True, text=True, timeout=120,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith(("BASIC_AUTH", "WEBHOOK"))},
+                               "MODEL_DIR": str(work / "probe-half"), "PORT": str(free_port()), "HOST": "127.0.0.1",
+                               "BASIC_AUTH_USER": "labelstudio"})
+    half_msg = next((ln.strip() for ln in (half.stdout + half.stderr).splitlines() if "BASIC_AUTH_PASS" in ln), "")
+    return {"flask": flask, "http": http, "chunked_over_limit_status": chunked, "options_distinct_answers": len(options),
+            "script_name_status": script_name, "secret_spellings_sent": len(spellings) * 2,
+            "secret_lines_in_decoded_log": leaked, "health_without_credentials": health_anon,
+            "control_socket_files": len(list(runtime.iterdir())), "half_auth_exit": half.returncode,
+            "half_auth_message": half_msg[-200:], "5xx_examples": examples[:5]}
+
+
 def run(args) -> dict:
     import torch
 
@@ -216,15 +321,23 @@ def run(args) -> dict:
         return p
 
     answers: list[bytes] = []
+    phases = set(args.phases.split(","))
     try:
-        be = start_backend()
-        print(f"storm: {args.events} events from {args.threads} threads ...", flush=True)
-        out["storm"] = storm_phase(args, be, fake, auth, prefix, answers)
-        print("crash during fit ...", flush=True)
-        out["crash_fit"], be = crash_fit_phase(be, fake, auth, start_backend)
-        tiny = _train_tiny(work)
-        out["crash_save"] = crash_save_phase(args.kills, tiny)
-        out["bad_input"] = bad_input_phase(args.fuzz, be.url, auth, args.fuzz_http, tiny, answers)
+        be = start_backend() if phases & {"storm", "crash_fit", "bad_input"} else None
+        if "storm" in phases:
+            print(f"storm: {args.events} events from {args.threads} threads ...", flush=True)
+            out["storm"] = storm_phase(args, be, fake, auth, prefix, answers)
+        if "crash_fit" in phases:
+            print("crash during fit ...", flush=True)
+            out["crash_fit"], be = crash_fit_phase(be, fake, auth, start_backend)
+        tiny = _train_tiny(work) if phases & {"crash_save", "bad_input", "probe"} else None
+        if "crash_save" in phases:
+            out["crash_save"] = crash_save_phase(args.kills, tiny)
+        if "bad_input" in phases:
+            out["bad_input"] = bad_input_phase(args.fuzz, be.url, auth, args.fuzz_http, tiny, answers)
+        if "probe" in phases:
+            print("security probe inputs ...", flush=True)
+            out["probe"] = probe_phase(work, tiny)
     finally:
         for p in procs:
             p.stop(signal.SIGKILL)
@@ -252,17 +365,48 @@ def _train_tiny(work: Path) -> Path:
 
 
 def report(o: dict) -> str:
-    m, s, cf, cs, b, sec = o["machine"], o["storm"], o["crash_fit"], o["crash_save"], o["bad_input"], o["secrets"]
-    crashes = 1 + cs["kills"]
-    recovered = int(cf["recovered"]) + cs["recovered"]
+    m, sec = o["machine"], o["secrets"]
     lines = [
         "# Fault suite figures (`python -m benchmarks.bench_faults`)", "",
         f"Machine: {m['nproc']} CPU cores ({m['cpu']}); load average {m['loadavg_start'][0]:.1f} at the start, "
         f"{m['loadavg_end'][0]:.1f} at the end (4 other engineers were using the same 2 cores at the time). "
         "Backend: gunicorn via `python -m backend serve` (1 worker, 8 threads, in-process job queue), basic auth on, "
         "webhooks under the secret prefix, debug logging and the access log on; Label Studio's API played by "
-        "`tests/faults/fakels.py`.", "",
+        f"`tests/faults/fakels.py`. Phases run: {o['args']['phases']}.", "",
         "| fault | figure |", "|---|---|",
+    ]
+    if all(k in o for k in ("storm", "crash_fit", "crash_save", "bad_input")):
+        lines += _report_classic(o)
+    if "probe" in o:
+        p = o["probe"]
+        lines += [
+            f"| probe inputs tried / 5xx / largest answer (Flask test client) | {p['flask']['tried']} / "
+            f"{p['flask']['5xx']} / {p['flask']['max_answer_bytes']} bytes |",
+            f"| probe inputs tried / 5xx / largest answer (real gunicorn, MAX_REQUEST_MB=1) | {p['http']['tried']} / "
+            f"{p['http']['5xx']} / {p['http']['max_answer_bytes']} bytes |",
+            f"| chunked bodies of 2 and 5 MB over the 1 MB limit: status | {p['chunked_over_limit_status']} |",
+            f"| OPTIONS on 6 paths (real, unknown, under the secret): distinct answers | {p['options_distinct_answers']} |",
+            f"| client `SCRIPT_NAME` header on 3 routes: status | {p['script_name_status']} |",
+            f"| webhook secret spellings sent (percent-encoded, re-cased, encoded twice) / log lines holding a secret "
+            f"after decoding | {p['secret_spellings_sent']} / {p['secret_lines_in_decoded_log']} |",
+            f"| `/health` without credentials | `{json.dumps(p['health_without_credentials'])}` |",
+            f"| control socket files opened | {p['control_socket_files']} |",
+            f"| gunicorn started with BASIC_AUTH_USER only: exit / message | {p['half_auth_exit']} / "
+            f"`{p['half_auth_message']}` |",
+        ]
+    lines.append(f"| secrets found (in {sec['files_searched']} files + {sec['responses_searched']} responses) | "
+                 f"{sec['found']} |")
+    examples = o.get("bad_input", {}).get("5xx_examples", []) + o.get("probe", {}).get("5xx_examples", [])
+    if examples:
+        lines += ["", "5xx answers (first few):", ""] + [f"- `{e[:300]}`" for e in examples]
+    return "\n".join(lines) + "\n"
+
+
+def _report_classic(o: dict) -> list[str]:
+    s, cf, cs, b = o["storm"], o["crash_fit"], o["crash_save"], o["bad_input"]
+    crashes = 1 + cs["kills"]
+    recovered = int(cf["recovered"]) + cs["recovered"]
+    return [
         f"| webhook storm: events sent / answered 2xx / answered in < 1 s | {s['sent']} / {s['answered_2xx']} / {s['in_time']} |",
         f"| storm: webhook p50 / p95 / max (baseline: sequential, no training, p50) | {s['p50_ms']} / {s['p95_ms']} / "
         f"{s['max_ms']} ms (baseline {s['baseline_sequential_p50_ms']} ms) |",
@@ -279,11 +423,7 @@ def report(o: dict) -> str:
         f"| bad inputs tried / 5xx (Flask test client) | {b['flask_tried']} / {b['flask_5xx']} (RSS {b['rss_mb_before']} -> "
         f"{b['rss_mb_after']} MB) |",
         f"| bad inputs tried / 5xx (real gunicorn) | {b['http_tried']} / {b['http_5xx']} |",
-        f"| secrets found (in {sec['files_searched']} files + {sec['responses_searched']} responses) | {sec['found']} |",
     ]
-    if b.get("5xx_examples"):
-        lines += ["", "5xx answers (first few):", ""] + [f"- `{e[:300]}`" for e in b["5xx_examples"]]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,9 +435,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kills", type=int, default=20, help="SIGKILLs of the save_version loop")
     ap.add_argument("--fuzz", type=int, default=3000, help="bad inputs through Flask's test client")
     ap.add_argument("--fuzz-http", type=int, default=300, help="bad inputs through the real gunicorn")
-    ap.add_argument("--json", default="benchmarks/out/faults.json")
-    ap.add_argument("--results", default="benchmarks/results/faults.md")
+    ap.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {', '.join(PHASES)}")
+    ap.add_argument("--json", help="default benchmarks/out/faults[_<phases>].json")
+    ap.add_argument("--results", help="default benchmarks/results/faults.md; a subset of phases writes "
+                    "faults_<phases>.md beside it, so the full table is never replaced by a partial run")
     args = ap.parse_args(argv)
+    unknown = set(args.phases.split(",")) - set(PHASES)
+    if unknown:
+        ap.error(f"unknown phase(s) {', '.join(sorted(unknown))}: expected {', '.join(PHASES)}")
+    suffix = "" if set(args.phases.split(",")) == set(PHASES) else "_" + "_".join(args.phases.split(","))
+    args.json = args.json or f"benchmarks/out/faults{suffix}.json"
+    args.results = args.results or f"benchmarks/results/faults{suffix}.md"
     out = run(args)
     md = report(out)
     save_results(out, args.json, md, args.results)

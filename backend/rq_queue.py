@@ -16,16 +16,20 @@ default 10 s) and a reaper - a thread of every server process, and each ``LALWor
 ``failed`` with ``AbandonedJobError``). A killed job never leaves a half-written model: the project
 lock (``flock`` in ``MODEL_DIR``) dies with its holder and versions are published atomically.
 
-Back-off and deferral without ``--with-scheduler``: a job that failed on an unreachable upstream
-is retried after ``JOB_BACKOFF_S * 2**(n-1)`` s (RQ's retry intervals), further jobs of that
-project are held for the same back-off (``lal:failing:<project>``) so they do not take a worker
-from healthy projects, and a training the retrain cadence defers waits in RQ's
-``ScheduledJobRegistry``. RQ moves such jobs to the queue only in a worker started with
-``--with-scheduler``; here the same reaper loop also enqueues the scheduled jobs that are due
-(``promote_due``), so a plain ``rq worker`` deployment keeps every deferred job.
+Fairness and back-off: the ``lal`` queue is FIFO and coalescing leaves each (kind, project) at
+most one job waiting in it, so one healthy project's jobs delay another's by at most one job. A
+job that fails on an unreachable upstream (Label Studio down) is retried after
+``JOB_BACKOFF_S * 2**(n-1)`` s, and while that back-off runs (``lal:failing:<project>``) every job
+of the project goes to the ``lal-failing`` queue, which workers serve only when ``lal`` is empty
+(RQ dequeues from its queues in order; ``LALWorker`` adds ``lal-failing`` after ``lal`` itself, a
+plain worker must name both: ``rq worker --url $REDIS_URL lal lal-failing``). Before, failed jobs
+were retried at once at the back of the one FIFO, so 30 failing projects queued ahead of a
+healthy one.
 
-Fairness: the queue is FIFO over several workers, and coalescing leaves each (kind, project) at
-most one job waiting, so one project's jobs delay another's by at most one job.
+Deferred jobs (back-off retries, trainings the retrain cadence holds back) wait in RQ's
+``ScheduledJobRegistry``. RQ moves them to their queue only in a worker started with
+``--with-scheduler``; here the reaper loop also enqueues the scheduled jobs that are due
+(``promote_due``), so a plain ``rq worker`` deployment keeps every deferred job.
 """
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ from backend.queue import Backoff, JobQueue
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "lal"
+FAILING_QUEUE = "lal-failing"
 JOB_TIMEOUT = 3600
 _PENDING = "lal:pending:{kind}:{pid}"
 _ALIVE = "lal:alive:{job_id}"
@@ -126,10 +131,14 @@ def rq_entry(kind: str, project_id: int, reason: str = "", job_id: str | None = 
         try:
             out = _runner()(kind, project_id, reason, job.id)
         except BaseException as e:
-            if isinstance(e, BackendError) and not is_transient(e):
-                job.retries_left = 0
+            if isinstance(e, BackendError):
+                job.retries_left = 0  # RQ's own retries stay for crashes (a killed worker)
             if is_transient(e):
-                _note_failure(conn, project_id, _backoff(settings))
+                backoff = _backoff(settings)
+                until = _note_failure(conn, project_id, backoff)
+                attempt = int(job.meta.get("attempt", 1))
+                if attempt <= backoff.retries:  # the trigger is not lost: tried again after the back-off
+                    enqueue(conn, kind, project_id, f"retry of {job.id}", until, backoff, attempt + 1)
             raise
     conn.delete(_FAILING.format(pid=project_id))
     if cadence is not None:
@@ -141,13 +150,62 @@ def _backoff(settings) -> Backoff:
     return Backoff(settings.job_backoff_s, settings.job_backoff_max_s, settings.job_retries)
 
 
-def _note_failure(conn, project_id: int, backoff: Backoff) -> None:
-    """Hold the project's next jobs for the back-off of its consecutive upstream failures."""
+def _note_failure(conn, project_id: int, backoff: Backoff) -> float:
+    """Hold the project's next jobs for the back-off of its consecutive upstream failures; returns
+    when the back-off ends. The mark outlives the back-off, so the project stays in the failing
+    queue until a job of it succeeds."""
     key = _FAILING.format(pid=project_id)
     failures = int(conn.hincrby(key, "failures", 1))
     until = time.time() + backoff.delay(failures)
     conn.hset(key, "until", until)
-    conn.expire(key, int(backoff.cap * 2 + 60))
+    conn.expire(key, int(backoff.cap * 4 + 600))
+    return until
+
+
+def _queues(conn):
+    from rq import Queue
+
+    return Queue(QUEUE_NAME, connection=conn), Queue(FAILING_QUEUE, connection=conn)
+
+
+def enqueue(conn, kind: str, project_id: int, reason: str, not_before: float | None, backoff: Backoff,
+            attempt: int = 1) -> dict:
+    """Queue a job, or join the one waiting for (kind, project): the server's submit and the
+    worker's retry after an upstream failure both come here. A project in back-off goes to the
+    failing queue and may not start before its back-off ends."""
+    from rq import Retry
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    healthy, failing = _queues(conn)
+    mark = conn.hgetall(_FAILING.format(pid=project_id))
+    queue = failing if mark else healthy
+    if mark and float(mark.get(b"until") or 0) > time.time():
+        not_before = max(not_before or 0.0, float(mark[b"until"]))
+    key = _PENDING.format(kind=kind, pid=project_id)
+    job_id = f"{kind}-{project_id}-{time.time_ns()}"
+    ttl = JOB_TIMEOUT + int(backoff.cap)
+    if not conn.set(key, job_id, nx=True, ex=ttl):
+        existing = (conn.get(key) or b"").decode()
+        rec = get_record(conn, existing) if existing else None
+        if rec is not None and rec["status"] == "queued":
+            if not mark and rec.get("not_before") and (not_before or 0) < rec["not_before"]:
+                job = Job.fetch(existing, connection=conn)  # Start Training: the deferred job runs now
+                if ScheduledJobRegistry(job.origin, connection=conn).remove(existing):
+                    healthy.enqueue_job(job)
+                    rec = get_record(conn, existing) or rec
+            return {**rec, "coalesced": True}
+        conn.set(key, job_id, ex=ttl)  # stale marker: the waiting job is gone
+    # no retry interval for RQ's own retries (a killed worker): run again at once
+    opts = dict(job_id=job_id, job_timeout=JOB_TIMEOUT, result_ttl=7 * 86400, failure_ttl=7 * 86400,
+                description=f"{kind} project {project_id}", retry=Retry(max=max(1, backoff.retries)),
+                meta={"not_before": not_before, "attempt": attempt})
+    if not_before and not_before > time.time():
+        queue.enqueue_at(datetime.fromtimestamp(not_before, timezone.utc), rq_entry, kind, project_id, reason,
+                         **opts)
+    else:
+        queue.enqueue(rq_entry, kind, project_id, reason, **opts)
+    return {**(get_record(conn, job_id) or {"id": job_id, "status": "queued"}), "coalesced": False}
 
 
 def promote_due(conn, queue) -> list[str]:
@@ -206,14 +264,47 @@ def reap_abandoned(conn, queue, grace: float | None = None) -> list[str]:
         conn.delete(_REAP_LOCK)
 
 
+def get_record(conn, job_id: str) -> dict | None:
+    """A job's record as ``GET /jobs/<id>`` shows it (None for an unknown id)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
+        return None
+    try:
+        job = Job.fetch(job_id, connection=conn)
+    except NoSuchJobError:
+        return None
+    status = job.get_status(refresh=True)
+    status = getattr(status, "value", status)
+    if status in ("finished", "failed", "stopped") and job.ended_at is None:
+        job.refresh()  # it ended between the fetch and the status read: re-read its fields
+    args = job.args or ("?", 0, "")
+    rec = {"id": job.id, "kind": args[0], "project_id": args[1], "reason": args[2] if len(args) > 2 else "",
+           "status": _STATUS.get(str(status), str(status)), "backend": "rq", "queue": job.origin,
+           "attempts": int((job.meta or {}).get("attempts", 0)),
+           "worker": job.worker_name or None,
+           "created_at": job.created_at.timestamp() if job.created_at else None,
+           "started_at": job.started_at.timestamp() if job.started_at else None,
+           "ended_at": job.ended_at.timestamp() if job.ended_at else None,
+           "not_before": (job.meta or {}).get("not_before") if status == "scheduled" else None}
+    if rec["status"] == "finished":
+        rec["result"] = job.return_value()
+    elif rec["status"] == "failed":
+        latest = job.latest_result()
+        exc = (latest.exc_string if latest else None) or ""
+        lines = [ln for ln in exc.strip().splitlines() if ln.strip()]
+        rec["error"] = lines[-1][:2000] if lines else "failed"
+    return rec
+
+
 class RQQueue(JobQueue):
     def __init__(self, redis_url: str, reap_interval: float | None = None, cadence: Cadence | None = None,
                  backoff: Backoff = Backoff()):
         from redis import Redis
-        from rq import Queue
 
         self.conn = Redis.from_url(redis_url)
-        self.queue = Queue(QUEUE_NAME, connection=self.conn)
+        self.queue, self.failing = _queues(self.conn)
         self.cadence = cadence
         self.backoff = backoff
         interval = float(os.environ.get("LAL_REAP_INTERVAL", "5") if reap_interval is None else reap_interval)
@@ -226,87 +317,28 @@ class RQQueue(JobQueue):
     def _reap_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
             try:
-                reap_abandoned(self.conn, self.queue)
-                promote_due(self.conn, self.queue)
+                for q in (self.queue, self.failing):
+                    reap_abandoned(self.conn, q)
+                    promote_due(self.conn, q)
             except Exception as e:  # Redis down for a moment: try again next round
                 log.warning("job reaper: %s: %s", type(e).__name__, e)
 
-    def _held_until(self, project_id: int) -> float | None:
-        until = self.conn.hget(_FAILING.format(pid=project_id), "until")
-        return float(until) if until and float(until) > time.time() else None
-
     def _enqueue(self, kind: str, project_id: int, reason: str, not_before: float | None) -> dict:
-        from rq import Retry
-        from rq.job import Job
-        from rq.registry import ScheduledJobRegistry
-
-        held = self._held_until(project_id)
-        if held is not None:
-            not_before = max(not_before or 0.0, held)
-        key = _PENDING.format(kind=kind, pid=project_id)
-        job_id = f"{kind}-{project_id}-{time.time_ns()}"
-        if not self.conn.set(key, job_id, nx=True, ex=JOB_TIMEOUT + int(self.backoff.cap)):
-            existing = (self.conn.get(key) or b"").decode()
-            rec = self.get(existing) if existing else None
-            if rec is not None and rec["status"] == "queued":
-                if rec.get("not_before") and (not_before or 0) < rec["not_before"] and \
-                        ScheduledJobRegistry(queue=self.queue).remove(existing):
-                    self.queue.enqueue_job(Job.fetch(existing, connection=self.conn))  # forced: now
-                    rec = self.get(existing) or rec
-                return {**rec, "coalesced": True}
-            self.conn.set(key, job_id, ex=JOB_TIMEOUT + int(self.backoff.cap))  # stale marker: job gone
-        # retry intervals and deferred starts wait in RQ's ScheduledJobRegistry; promote_due moves them
-        opts = dict(job_id=job_id, job_timeout=JOB_TIMEOUT, result_ttl=7 * 86400, failure_ttl=7 * 86400,
-                    description=f"{kind} project {project_id}", meta={"not_before": not_before},
-                    retry=Retry(max=self.backoff.retries,
-                                interval=[self.backoff.delay(i + 1) for i in range(self.backoff.retries)]))
-        if not_before and not_before > time.time():
-            self.queue.enqueue_at(datetime.fromtimestamp(not_before, timezone.utc), rq_entry, kind, project_id,
-                                  reason, **opts)
-        else:
-            self.queue.enqueue(rq_entry, kind, project_id, reason, **opts)
-        return {**(self.get(job_id) or {"id": job_id, "status": "queued"}), "coalesced": False}
+        return enqueue(self.conn, kind, project_id, reason, not_before, self.backoff)
 
     def get(self, job_id: str) -> dict | None:
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job
-
-        if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
-            return None
-        try:
-            job = Job.fetch(job_id, connection=self.conn)
-        except NoSuchJobError:
-            return None
-        status = job.get_status(refresh=True)
-        status = getattr(status, "value", status)
-        if status in ("finished", "failed", "stopped") and job.ended_at is None:
-            job.refresh()  # it ended between the fetch and the status read: re-read its fields
-        args = job.args or ("?", 0, "")
-        rec = {"id": job.id, "kind": args[0], "project_id": args[1], "reason": args[2] if len(args) > 2 else "",
-               "status": _STATUS.get(str(status), str(status)), "backend": "rq",
-               "attempts": int((job.meta or {}).get("attempts", 0)),
-               "worker": job.worker_name or None,
-               "created_at": job.created_at.timestamp() if job.created_at else None,
-               "started_at": job.started_at.timestamp() if job.started_at else None,
-               "ended_at": job.ended_at.timestamp() if job.ended_at else None,
-               "not_before": (job.meta or {}).get("not_before") if status == "scheduled" else None}
-        if rec["status"] == "finished":
-            rec["result"] = job.return_value()
-        elif rec["status"] == "failed":
-            latest = job.latest_result()
-            exc = (latest.exc_string if latest else None) or ""
-            lines = [ln for ln in exc.strip().splitlines() if ln.strip()]
-            rec["error"] = lines[-1][:2000] if lines else "failed"
-        return rec
+        return get_record(self.conn, job_id)
 
     def _records(self, project_id: int | None) -> list[dict]:
         from rq.registry import (DeferredJobRegistry, FailedJobRegistry, FinishedJobRegistry,
                                  ScheduledJobRegistry, StartedJobRegistry)
 
-        ids = list(self.queue.job_ids)
-        for reg in (StartedJobRegistry, ScheduledJobRegistry, DeferredJobRegistry, FinishedJobRegistry,
-                    FailedJobRegistry):
-            ids += reg(queue=self.queue).get_job_ids()
+        ids: list[str] = []
+        for q in (self.queue, self.failing):
+            ids += q.job_ids
+            for reg in (StartedJobRegistry, ScheduledJobRegistry, DeferredJobRegistry, FinishedJobRegistry,
+                        FailedJobRegistry):
+                ids += reg(queue=q).get_job_ids()
         recs = [r for r in (self.get(i) for i in dict.fromkeys(ids)) if r is not None]
         if project_id is not None:
             recs = [r for r in recs if r["project_id"] == project_id]
@@ -317,16 +349,21 @@ class RQQueue(JobQueue):
 
 
 def _worker_class():
-    from rq import Worker
+    from rq import Queue, Worker
 
     class LALWorker(Worker):
         """``rq worker --worker-class backend.rq_queue.LALWorker lal``: imports the job code (and
         torch, which does not initialise CUDA) once in the parent instead of in every forked job
         (importing torch takes seconds; a small training job well under one),
-        and reaps jobs of dead workers at each maintenance tick (``--maintenance-interval``)."""
+        and reaps jobs of dead workers at each maintenance tick (``--maintenance-interval``).
+        A worker of ``lal`` also serves ``lal-failing``, after it (see the module docstring)."""
 
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
+        def __init__(self, queues, *args, **kwargs):
+            qs = [queues] if isinstance(queues, (str, Queue)) else list(queues)
+            names = [q if isinstance(q, str) else q.name for q in qs]
+            if QUEUE_NAME in names and FAILING_QUEUE not in names:
+                qs.append(FAILING_QUEUE if isinstance(qs[0], str) else Queue(FAILING_QUEUE, connection=qs[0].connection))
+            super().__init__(qs, *args, **kwargs)
             if os.environ.get("LAL_PRELOAD", "true").lower() not in ("0", "false", "no"):
                 # torch._dynamo: the first torch.optim optimiser of a process imports it (~5-10 s)
                 for module in ("backend.ml", "backend.ls_client", "model.ner.tagger", "model.textcat.classifier",

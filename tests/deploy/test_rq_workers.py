@@ -176,3 +176,80 @@ def test_backend_error_is_failed_with_reason_and_not_retried(redis_url, rq_worke
     assert rec["status"] == "failed", rec
     assert "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY must be set" in rec["error"]
     assert rec["attempts"] == 1
+
+
+def _starts(model_dir: Path) -> list[dict]:
+    path = model_dir / "starts.jsonl"
+    return [json.loads(ln) for ln in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_label_studio_down_for_30_projects_does_not_hold_back_a_healthy_one(redis_url, rq_workers, tmp_path):
+    """RQ had the in-process queue's problem: failed jobs were retried at once at the end of one
+    FIFO, so a healthy project queued behind every failing project's retries. Now retries wait
+    out a back-off in the scheduled registry and a failing project's new jobs are held as long."""
+    from backend.queue import Backoff
+    from backend.rq_queue import RQQueue
+
+    job_s, healthy = 0.5, 99
+    model_dir = tmp_path / "var"
+    model_dir.mkdir()
+    env = {"LAL_JOB_RUNNER": "tests.deploy.upstream_runner:run_job", "LAL_TEST_JOB_S": str(job_s),
+           "LAL_TEST_HEALTHY": str(healthy), "LAL_PRELOAD": "false", "JOB_BACKOFF_S": "20",
+           "JOB_BACKOFF_MAX_S": "60", "JOB_RETRIES": "2"}
+    workers = rq_workers(model_dir, env)
+    workers.start("w1")
+    workers.wait_registered(1)
+    q = RQQueue(redis_url, reap_interval=1, backoff=Backoff(20, 60, 2))
+    try:
+        failing = range(1, 31)
+        for p in failing:
+            q.submit("train", p, "ANNOTATION_CREATED")
+        _wait(lambda: {s["project"] for s in _starts(model_dir)} >= set(failing), 90, "every project's first attempt")
+        _wait(lambda: all(r["status"] != "running" for r in q.list(limit=500)), 30, "the last attempt to end")
+        for p in failing:  # webhooks keep coming while Label Studio is down
+            q.submit("train", p, "ANNOTATION_CREATED")
+        t0 = time.time()
+        rec = q.wait(q.submit("train", healthy, "START_TRAINING")["id"], 60)
+        assert rec["status"] == "finished", rec
+        waited = rec["started_at"] - t0
+        assert waited <= job_s + 2.0, f"healthy project waited {waited:.1f} s (one job is {job_s} s)"
+        page = q.page(limit=10)
+        assert page["total"] >= 61 and len(page["jobs"]) == 10 and page["next_offset"] == 10
+        held = [r for r in q.list(limit=500) if r["project_id"] != healthy and r["status"] == "queued"]
+        assert held and all(r["queue"] == "lal-failing" for r in held), held[:3]  # behind every healthy job
+    finally:
+        q.close()
+
+
+def test_deferred_training_runs_when_due_without_an_rq_scheduler(redis_url, rq_workers, tmp_path):
+    """A trigger inside TRAIN_MIN_INTERVAL_S waits in RQ's scheduled registry; the workers run no
+    scheduler (plain ``rq worker``), the server's reaper loop enqueues it when due."""
+    from backend.cadence import Cadence
+    from backend.model_store import ModelStore
+    from backend.rq_queue import RQQueue
+
+    model_dir = tmp_path / "var"
+    model_dir.mkdir()
+    env = {"LAL_JOB_RUNNER": "tests.deploy.upstream_runner:run_job", "LAL_TEST_JOB_S": "0.1",
+           "LAL_TEST_HEALTHY": "5", "LAL_PRELOAD": "false", "TRAIN_MIN_INTERVAL_S": "3"}
+    workers = rq_workers(model_dir, env)
+    workers.start("w1")
+    workers.wait_registered(1)
+    cadence = Cadence(ModelStore(model_dir), every_n=1, min_interval_s=3)
+    q = RQQueue(redis_url, reap_interval=0.5, cadence=cadence)
+    try:
+        first = q.wait(q.submit("train", 5, "ANNOTATION_CREATED")["id"], 30)
+        assert first["status"] == "finished"
+        assert cadence.state(5)["since_last"] == 0 and cadence.state(5)["last_seconds"] > 0  # set by the worker
+        burst = [q.submit("train", 5, "ANNOTATION_CREATED") for _ in range(10)]
+        assert len({r["id"] for r in burst}) == 1 and burst[0]["status"] == "queued" and burst[0]["not_before"]
+        done = q.wait(burst[0]["id"], 30)
+        assert done["status"] == "finished", done
+        assert done["started_at"] >= first["started_at"] + 3 - 0.05
+        forced = q.submit("train", 5, "ANNOTATION_CREATED")  # deferred again ...
+        assert forced["not_before"]
+        now = q.submit("train", 5, "START_TRAINING")  # ... until Start Training pulls it forward
+        assert now["id"] == forced["id"]
+        assert q.wait(now["id"], 30)["started_at"] < forced["not_before"]
+    finally:
+        q.close()

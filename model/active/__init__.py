@@ -1,8 +1,8 @@
 """Active learning: query strategies over lazily computed model outputs, queue scores for Label
 Studio, LLM-model disagreement and the routing rule for auto-accepting LLM labels."""
 from model.active.bald import BALD
-from model.active.base import (ActiveLearningError, EmptyPoolError, MissingOutputError,
-                               PoolExhaustedError, QueryStrategy, queue_scores, validate_pool)
+from model.active.base import QueryStrategy, queue_scores, validate_pool
+from model.active.errors import ActiveLearningError, EmptyPoolError, MissingOutputError, PoolExhaustedError
 from model.active.disagreement import LLMDisagreement, span_agreement, span_disagreement
 from model.active.diversity import DiverseBatch, RandomSampling
 from model.active.outputs import ModelOutputs

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.active.base import MissingOutputError, QueryStrategy
+from model.active.base import QueryStrategy
+from model.active.errors import MissingOutputError
 from model.active.outputs import ModelOutputs, segment_reduce
 from model.active.uncertainty import _check_aggregate, token_entropy
 

@@ -1,4 +1,4 @@
-"""The query-strategy contract, its input checks and the package's exceptions.
+"""The query-strategy contract and its input checks (the package's exceptions: ``errors``).
 
 Modelled on small-text: one abstract method with everything passed in, and the base class
 validating the pool for every strategy, so that a strategy never sees an empty pool, a duplicate
@@ -18,27 +18,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+# re-exported: callers import the exceptions from here too
+from model.active.errors import ActiveLearningError, EmptyPoolError, MissingOutputError, PoolExhaustedError
+
 if TYPE_CHECKING:  # pragma: no cover
     from model.active.outputs import ModelOutputs
 
 __all__ = ["ActiveLearningError", "EmptyPoolError", "PoolExhaustedError", "MissingOutputError",
            "QueryStrategy", "queue_scores", "validate_pool"]
-
-
-class ActiveLearningError(Exception):
-    """Root of every error raised by ``model.active``."""
-
-
-class EmptyPoolError(ActiveLearningError, ValueError):
-    """A query was made on a pool with no unlabelled item left."""
-
-
-class PoolExhaustedError(ActiveLearningError, ValueError):
-    """More items were requested than the unlabelled pool holds."""
-
-
-class MissingOutputError(ActiveLearningError, ValueError):
-    """The strategy needs a model output (e.g. MC-dropout samples) that was not provided."""
 
 
 def validate_pool(indices_unlabeled: np.ndarray | list[int], n: int, n_items: int) -> np.ndarray:

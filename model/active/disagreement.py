@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from model.active.base import MissingOutputError, QueryStrategy
+from model.active.base import QueryStrategy
+from model.active.errors import MissingOutputError
 from model.active.outputs import ModelOutputs
 
 __all__ = ["LLMDisagreement", "span_agreement", "span_disagreement", "normalise_spans"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from model.active.base import MissingOutputError
+from model.active.errors import MissingOutputError
 
 _EPS = 1e-12
 

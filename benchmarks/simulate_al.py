@@ -24,6 +24,9 @@ Suites (each one run <= ~15 min on 2 shared cores; run them one at a time):
   llm       hau CRF, least confidence with gold vs noisy-LLM oracle (fake server, noisy-0.14,
             3 samples voted) vs noisy LLM + routing
   report    reads every suite's JSON and prints the goals, with the baseline of the same run
+  crf_<lang>, tagger_<lang>, session_<model>_<lang>: the defaults on five languages (see below)
+  defaults  the table of the crf_/tagger_ runs (per language, and medians over the languages)
+  stability the F1 of consecutive versions in the session_ runs, and the largest drop
 
 Each suite writes benchmarks/out/simulate_al/<suite>/{simulation.csv,json,learning_curves.png}.
 """
@@ -268,10 +271,93 @@ def report() -> str:
     return "\n".join(lines)
 
 
+def _f1_at(arm: dict, n: int) -> float | None:
+    return dict(zip(arm["n_labeled"], arm["mean_f1"])).get(n)
+
+
+def _fit_seconds(result: dict, strategy: str, n: int = 500) -> float:
+    """Mean wall seconds of the retrain on ``n`` labels (``fit_s``) over the arm's seeds."""
+    return float(np.mean([r["fit_s"] for r in result["rows"]
+                          if r["strategy"] == strategy and r["n_labeled"] == n]))
+
+
+def defaults_table() -> str:
+    """The defaults table: per language and served model/strategy, labels to 95 % of full-data F1
+    (its share of the pool), ratio to random in sentences and tokens, F1 at 200 and 500 labels and
+    seconds per retrain, then the medians over the languages each configuration ran on."""
+    head = ("| language | model | strategy | seeds | full-data F1 | labels to 95 % (% of pool) | "
+            "ratio to random (sentences / tokens) | F1 @200 | F1 @500 | fit s @500 |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    lines, per = [head], {}
+    for lang in DEFAULT_LANGS:
+        for model in ("crf", "tagger"):
+            r = _load(f"{model}_{lang}")
+            if not r:
+                continue
+            s = r["summary"]
+            for key, v in s["arms"].items():
+                if v["oracle"] != "gold":
+                    continue
+                frac = "not reached" if not v["fraction_to_95"] else \
+                    f"{v['labels_to_95']} ({100 * v['fraction_to_95']:.1f} %)"
+                if v["strategy"] == "random" or v["ratio_to_random"] is None:
+                    ratio = "-"
+                else:
+                    tok = "" if not v["token_ratio_to_random"] else f" / {v['token_ratio_to_random']:.2f}"
+                    ratio = f"{'< ' if v['ratio_is_upper_bound'] else ''}{v['ratio_to_random']:.2f}{tok}"
+                at = [_f1_at(v, n) for n in (200, 500)]
+                fit = _fit_seconds(r, v["strategy"])
+                lines.append(f"| {lang} | {model} | {v['strategy']} | {v['seeds']} | {s['full_data_f1']:.3f} | "
+                             f"{frac} | {ratio} | {'-' if at[0] is None else f'{at[0]:.3f}'} | "
+                             f"{'-' if at[1] is None else f'{at[1]:.3f}'} | {fit:.1f} |")
+                per.setdefault((model, v["strategy"]), []).append(
+                    (lang, v["fraction_to_95"], v["ratio_to_random"] if v["strategy"] != "random" else None,
+                     at[0], at[1], fit))
+    lines.append("")
+    lines.append("| model | strategy | languages | median % of pool to 95 % | median ratio to random | "
+                 "median F1 @200 | median F1 @500 | median fit s @500 |\n|---|---|---|---|---|---|---|---|")
+
+    def med(xs, fmt):
+        xs = [x for x in xs if x is not None]
+        return fmt.format(float(np.median(xs))) if xs else "-"
+    for (model, strategy), rows in per.items():
+        langs = [r[0] for r in rows]
+        # a language that never reached 95 % counts as needing more than the run bought
+        fr = [r[1] if r[1] is not None else float("inf") for r in rows]
+        lines.append(f"| {model} | {strategy} | {', '.join(langs)} | "
+                     f"{'not reached' if np.median(fr) == float('inf') else f'{100 * np.median(fr):.1f} %'} | "
+                     f"{med([r[2] for r in rows], '{:.2f}')} | {med([r[3] for r in rows], '{:.3f}')} | "
+                     f"{med([r[4] for r in rows], '{:.3f}')} | {med([r[5] for r in rows], '{:.1f}')} |")
+    return "\n".join(lines)
+
+
+def stability() -> str:
+    """Consecutive versions of the session suites: test F1 of every version per seed, and the
+    largest drop from one version to the next (the goal: none above 2 F1 points)."""
+    lines = []
+    for lang in DEFAULT_LANGS:
+        for model in ("crf", "tagger"):
+            r = _load(f"session_{model}_{lang}")
+            if not r:
+                continue
+            for strategy in r["config"]["strategies"]:
+                for seed in r["config"]["seeds"]:
+                    rows = sorted((x for x in r["rows"] if x["strategy"] == strategy and x["seed"] == seed),
+                                  key=lambda x: x["round"])
+                    f1 = [x["f1"] for x in rows]
+                    drops = [a - b for a, b in zip(f1, f1[1:])]
+                    worst = max(drops, default=0.0)
+                    lines.append(f"- {lang} {model} {strategy} seed {seed}: "
+                                 f"{' -> '.join(f'{v:.3f}' for v in f1)} (labels "
+                                 f"{rows[0]['n_labeled']}..{rows[-1]['n_labeled']}); largest drop "
+                                 f"{100 * max(worst, 0):.1f} points {'OK' if worst <= 0.02 else 'ABOVE 2'}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.simulate_al", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", choices=["overhead", *SUITES, "report"])
+    p.add_argument("suite", choices=["overhead", *SUITES, "report", "defaults", "stability"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--add", action="store_true",
                    help="run only the seeds the suite's saved result lacks and merge them into it")
@@ -295,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {k:28s} {v:.3f}")
     elif args.suite == "report":
         print(report())
+    elif args.suite == "defaults":
+        print(defaults_table())
+    elif args.suite == "stability":
+        print(stability())
     else:
         run_suite(args.suite, args.seeds, args.add, args.extend, args.arms)
     return 0

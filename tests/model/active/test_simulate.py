@@ -417,3 +417,38 @@ def test_crf_feature_cache_is_bounded_and_results_do_not_depend_on_it(synthetic,
     tagger = CRFSuiteTagger(max_iterations=20)
     assert tagger.fit(X, y).predict(data.X_test[:30]) == unbounded
     assert 0 < len(CRFSuiteTagger._FEATURES[""]) <= 25
+
+
+def test_defaults_table_and_stability_report_read_the_saved_runs(synthetic, tmp_path, monkeypatch):
+    """``simulate_al defaults`` tabulates each language's crf_/tagger_ run (labels to 95 %, ratio to
+    random, F1 at 200 / 500 labels, fit seconds) with medians; ``simulate_al stability`` lists the F1
+    of consecutive versions of a session run and flags a drop above 2 points."""
+    import torch
+
+    from benchmarks import simulate_al
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(simulate_al, "OUT", tmp_path)
+    monkeypatch.setattr(simulate_al, "DEFAULT_LANGS", ("syn",))
+    common = dict(data=str(synthetic), model="crf", model_params={"max_iterations": 20}, seed_size=100)
+    monkeypatch.setitem(simulate_al.SUITES, "crf_syn", dict(**common, strategies=["least_confidence"],
+                                                            batch_size=100, rounds=4))
+    monkeypatch.setitem(simulate_al.SUITES, "session_crf_syn", dict(**common, strategies=["least_confidence"],
+                                                                    batch_size=50, rounds=2, full_f1=1.0))
+    simulate_al.main(["crf_syn", "--seeds", "0"])
+    simulate_al.main(["session_crf_syn", "--seeds", "0"])
+    table = simulate_al.defaults_table()
+    saved = json.loads((tmp_path / "crf_syn" / "simulation.json").read_text())
+    lc = saved["summary"]["arms"]["least_confidence/gold"]
+    row = next(line for line in table.splitlines() if line.startswith("| syn | crf | least_confidence |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4] == f"{saved['full_data_f1']:.3f}"
+    assert cells[7] == f"{lc['mean_f1'][1]:.3f}" and cells[8] == f"{lc['mean_f1'][4]:.3f}"  # 200, 500 labels
+    assert any(line.startswith("| crf | least_confidence | syn |") for line in table.splitlines())
+
+    report = simulate_al.stability()
+    session = json.loads((tmp_path / "session_crf_syn" / "simulation.json").read_text())
+    f1 = [r["f1"] for r in session["rows"] if r["strategy"] == "least_confidence"]
+    (line,) = [x for x in report.splitlines() if "least_confidence" in x]
+    assert " -> ".join(f"{v:.3f}" for v in f1) in line and "labels 100..200" in line
+    worst = max(a - b for a, b in zip(f1, f1[1:]))
+    assert line.endswith("OK" if worst <= 0.02 else "ABOVE 2")

@@ -20,6 +20,7 @@ import math
 import time
 from typing import Any
 
+from backend.ls_json import first_prediction, prediction_spans
 from backend.model_store import ModelStore, read_json, write_json_atomic
 from model.spec import TaskSpec
 from model.tokenize import spans_to_bio, tokenize
@@ -28,26 +29,6 @@ from model.types import Example, Span
 log = logging.getLogger(__name__)
 WARN_MARGIN_F1 = 0.05  # warn when live LLM F1 is this far below the selection run's
 MIN_WARN_SUPPORT = 20
-
-
-def _source(model_version: str) -> str | None:
-    if model_version.startswith("llm:"):
-        return "llm"
-    if model_version.startswith("v") and model_version[1:].isdigit():
-        return "model"
-    return None
-
-
-def _pred_spans(pred: dict, spec: TaskSpec) -> list[Span]:
-    return [Span(int(r["value"]["start"]), int(r["value"]["end"]), r["value"]["labels"][0], r.get("score"))
-            for r in pred.get("result") or []
-            if r.get("from_name") == spec.ner.from_name and r.get("value", {}).get("labels")]
-
-
-def _first_pred(task: dict, source: str) -> dict | None:
-    """The earliest prediction of a source: the one the annotator saw, before any retrain."""
-    preds = [p for p in task.get("predictions") or [] if _source(str(p.get("model_version", ""))) == source]
-    return min(preds, key=lambda p: str(p.get("created_at") or "")) if preds else None
 
 
 def _nan_to_none(x: Any) -> Any:
@@ -80,18 +61,18 @@ def update(store: ModelStore, project_id: int, spec: TaskSpec, tasks: list[dict]
         gold, pred = [], []
         for t in tasks:
             ex = examples.get(t.get("id"))
-            p = _first_pred(t, source)
+            p = first_prediction(t, source)
             if ex is None or p is None:
                 continue
             toks = tokenize(ex.text)
             human = [s for s in ex.spans if s.label in spec.ner.labels]
-            mine = _pred_spans(p, spec)
+            mine = prediction_spans(p, spec)
             gold.append(spans_to_bio(toks, human))
             pred.append(spans_to_bio(toks, mine))
             if source == "llm":
-                mp = _first_pred(t, "model")
+                mp = first_prediction(t, "model")
                 reviewed_llm.append((float(p.get("score") or 0.0), mine,
-                                     _pred_spans(mp, spec) if mp else None, human))
+                                     prediction_spans(mp, spec) if mp else None, human))
         if gold:
             out["sources"][source] = _score(gold, pred)
     out["routing"] = _fit_routing(reviewed_llm)
@@ -153,11 +134,11 @@ def auto_accepted(store: ModelStore, project_id: int, spec: TaskSpec, tasks: lis
     for t in tasks:
         if any(not a.get("was_cancelled") for a in t.get("annotations") or []):
             continue
-        lp, mp = _first_pred(t, "llm"), _first_pred(t, "model")
+        lp, mp = first_prediction(t, "llm"), first_prediction(t, "model")
         text = (t.get("data") or {}).get(key)
         if lp is None or mp is None or not isinstance(text, str):
             continue
-        cands.append((t["id"], text, float(lp.get("score") or 0.0), _pred_spans(lp, spec), _pred_spans(mp, spec)))
+        cands.append((t["id"], text, float(lp.get("score") or 0.0), prediction_spans(lp, spec), prediction_spans(mp, spec)))
     if not cands:
         return []
     as_t = lambda spans: [(s.start, s.end, s.label) for s in spans]  # noqa: E731

@@ -17,8 +17,9 @@ import httpx
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from backend.errors import UpstreamError
+from backend.ls_json import human_examples
 from model.spec import TaskSpec
-from model.types import Example, Span
+from model.types import Example
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 500  # full listing (annotations + predictions): a page stays a few MB
@@ -31,11 +32,38 @@ IMPORT_CHUNK = 10_000
 IMPORT_TIMEOUT = 300.0
 
 
-def _annotated_filter(annotated: bool) -> str:
-    """Data-manager query selecting tasks with (or without) a non-cancelled annotation."""
-    return json.dumps({"filters": {"conjunction": "and", "items": [
-        {"filter": "filter:tasks:total_annotations", "operator": "greater" if annotated else "equal",
-         "type": "Number", "value": 0}]}})
+def _annotated_item(annotated: bool) -> dict:
+    """Data-manager filter item: tasks with (or without) a non-cancelled annotation."""
+    return {"filter": "filter:tasks:total_annotations", "operator": "greater" if annotated else "equal",
+            "type": "Number", "value": 0}
+
+
+def _query(items: list[dict], ids: list[int] | None = None) -> str:
+    """A data-manager ``query``: filter ``items`` and-ed, optionally restricted to task ``ids``."""
+    q: dict[str, Any] = {"filters": {"conjunction": "and", "items": items}}
+    if ids is not None:
+        q["selectedItems"] = {"all": False, "included": [int(i) for i in ids]}
+    return json.dumps(q)
+
+
+def ls_time(ts: float) -> str:
+    """A UNIX time in the format of Label Studio's Datetime filters (data_manager/managers.py)."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ls_time(value: str | None) -> float | None:
+    """Label Studio's ISO timestamps (``2026-01-01T00:00:00.123456Z`` or ``+00:00``) as UNIX time."""
+    import datetime as dt
+
+    if not value:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def _transient(exc: BaseException) -> bool:
@@ -48,35 +76,6 @@ def _transient(exc: BaseException) -> bool:
 
 _retry = retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(4),
                wait=wait_exponential(multiplier=0.5, max=8), reraise=True)
-
-
-def example_from_task(task: dict, spec: TaskSpec) -> Example | None:
-    """The latest non-cancelled human annotation of ``task`` as an ``Example`` (None if none)."""
-    anns = [a for a in (task.get("annotations") or []) if not a.get("was_cancelled")]
-    if not anns:
-        return None
-    ann = max(anns, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
-    key = (spec.ner or spec.choices).value_key
-    text = (task.get("data") or {}).get(key)
-    if not isinstance(text, str):
-        return None
-    spans: list[Span] = []
-    choices: list[str] = []
-    for r in ann.get("result") or []:
-        v = r.get("value") or {}
-        if spec.ner and r.get("from_name") == spec.ner.from_name and "start" in v and "end" in v:
-            for label in v.get("labels") or []:
-                s, e = int(v["start"]), int(v["end"])
-                if 0 <= s < e <= len(text):
-                    spans.append(Span(s, e, label))
-        elif spec.choices and r.get("from_name") == spec.choices.from_name:
-            choices.extend(v.get("choices") or [])
-    return Example(text=text, spans=spans, choices=choices, task_id=task.get("id"))
-
-
-def human_examples(tasks: list[dict], spec: TaskSpec) -> dict[int, Example]:
-    """Task id -> its latest human annotation as an ``Example``, for the tasks that have one."""
-    return {t["id"]: ex for t in tasks if (ex := example_from_task(t, spec)) is not None}
 
 
 class LabelStudioClient:
@@ -114,29 +113,37 @@ class LabelStudioClient:
             raise ApiError(status_code=r.status_code, headers=dict(r.headers), body=None)
         return r.json() if r.content else None
 
-    def _pages(self, project_id: int, *, annotated: bool | None, light: bool) -> Iterator[list[dict]]:
-        """Pages of ``/api/tasks``, one request each (a transient failure re-reads that page)."""
-        params: dict[str, Any] = {"project": project_id}
-        if light:
-            params.update(fields="task_only", include="id,data", page_size=LIGHT_PAGE_SIZE)
-        else:
-            params.update(fields="all", page_size=PAGE_SIZE)
-        if annotated is not None:
-            params["query"] = _annotated_filter(annotated)
-
+    def _get_page(self, project_id: int, params: dict, page: int) -> dict | None:
+        """One page of ``/api/tasks`` (None past the last page: Label Studio answers 404 there)."""
         from label_studio_sdk.core.api_error import ApiError
 
-        def get(page: int) -> dict | None:
+        def get() -> dict | None:
             try:
-                return self._request("GET", "api/tasks/", params={**params, "page": page})
-            except ApiError as e:  # Label Studio answers 404 past the last page
+                return self._request("GET", "api/tasks/", params={"project": project_id, **params, "page": page})
+            except ApiError as e:
                 if e.status_code == 404 and page > 1:
                     return None
                 raise
 
+        return self._wrap(f"listing tasks of project {project_id}", get)
+
+    def _pages(self, project_id: int, *, annotated: bool | None, light: bool, include: str = "id,data",
+               items: list[dict] | None = None, ids: list[int] | None = None,
+               page_size: int | None = None) -> Iterator[list[dict]]:
+        """Pages of ``/api/tasks``, one request each (a transient failure re-reads that page):
+        ``light`` lists only the ``include`` fields, else tasks with annotations and predictions;
+        ``items`` are extra data-manager filters, ``ids`` restricts the listing to those tasks."""
+        params: dict[str, Any] = {}
+        if light:
+            params.update(fields="task_only", include=include, page_size=page_size or LIGHT_PAGE_SIZE)
+        else:
+            params.update(fields="all", page_size=page_size or PAGE_SIZE)
+        filters = list(items or []) + ([_annotated_item(annotated)] if annotated is not None else [])
+        if filters or ids is not None:
+            params["query"] = _query(filters, ids)
         seen, page = 0, 1
         while True:
-            body = self._wrap(f"listing tasks of project {project_id}", get, page)
+            body = self._get_page(project_id, params, page)
             tasks = (body or {}).get("tasks") or []
             if tasks:
                 yield tasks
@@ -150,6 +157,32 @@ class LabelStudioClient:
         with / without a non-cancelled annotation; None: all)."""
         return [t for page in self._pages(project_id, annotated=annotated, light=False) for t in page]
 
+    def tasks_by_ids(self, project_id: int, ids: list[int], full: bool = True,
+                     annotated: bool | None = None) -> list[dict]:
+        """The given tasks (with annotations and predictions, or id + data when not ``full``; only
+        those with / without a non-cancelled annotation when ``annotated`` is set), in requests of
+        ``PAGE_SIZE`` ids so the query string stays short; ids that no longer exist are absent."""
+        out: list[dict] = []
+        ids = sorted(set(int(i) for i in ids))
+        for i in range(0, len(ids), PAGE_SIZE):
+            chunk = ids[i:i + PAGE_SIZE]
+            for page in self._pages(project_id, annotated=annotated, light=not full, ids=chunk):
+                out += page
+        return out
+
+    def annotated_task_ids(self, project_id: int) -> set[int]:
+        """Ids of the tasks with a non-cancelled annotation: ids only, so cheap at any project size."""
+        return {int(t["id"]) for page in self._pages(project_id, annotated=True, light=True, include="id",
+                                                      page_size=10_000) for t in page}
+
+    def annotated_changed_since(self, project_id: int, since: float) -> list[dict]:
+        """Annotated tasks (full) whose ``updated_at`` is after ``since``: Label Studio bumps a task's
+        ``updated_at`` whenever one of its annotations is created, updated or deleted
+        (tasks/models.py, ``Annotation.update_task``)."""
+        item = {"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime",
+                "value": ls_time(since)}
+        return [t for page in self._pages(project_id, annotated=True, light=False, items=[item]) for t in page]
+
     def annotated_examples(self, project_id: int, spec: TaskSpec) -> list[Example]:
         return list(human_examples(self.iter_tasks(project_id, annotated=True), spec).values())
 
@@ -157,14 +190,24 @@ class LabelStudioClient:
         """Pages of the tasks without a non-cancelled annotation: ``id`` and ``data`` only (a
         light query, 5x faster than the full listing on 10,000 tasks), or with their predictions."""
         for page in self._pages(project_id, annotated=False, light=not with_predictions):
-            # the filter relies on Label Studio's counters; the annotations, when listed, have the last word
-            yield [t for t in page if not any(not a.get("was_cancelled") for a in t.get("annotations") or [])]
+            yield _still_unlabeled(page)
 
     def unlabeled_tasks(self, project_id: int, with_predictions: bool = False) -> list[dict]:
         return [t for page in self.unlabeled_pages(project_id, with_predictions) for t in page]
 
+    def unlabeled_page(self, project_id: int, page: int, page_size: int) -> tuple[list[dict], int]:
+        """Page ``page`` (1-based) of the unlabelled tasks (id + data) and how many there are in all:
+        one request whatever the project's size (a window of Label Studio's id-ordered listing)."""
+        body = self._get_page(project_id, {"fields": "task_only", "include": "id,data", "page_size": page_size,
+                                           "query": _query([_annotated_item(False)])}, page)
+        return _still_unlabeled((body or {}).get("tasks") or []), int((body or {}).get("total") or 0)
+
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
-        """Write predictions (``task``, ``result``, ``score``, ``model_version``) in large chunks."""
+        """Write predictions (``task``, ``result``, ``score``, ``model_version``) in large chunks.
+
+        Label Studio 1.23's import view recounts every task of the project per request (see
+        ``IMPORT_CHUNK``): for a whole-pool write only; a queue of a few hundred goes through
+        ``create_prediction``."""
         n = 0
         for i in range(0, len(predictions), IMPORT_CHUNK):
             chunk = predictions[i:i + IMPORT_CHUNK]
@@ -176,6 +219,54 @@ class LabelStudioClient:
             n += len(chunk)
         return n
 
+    def create_prediction(self, project_id: int, prediction: dict[str, Any]) -> int:
+        """One prediction through ``POST /api/predictions/``; returns its id. Unlike the import view,
+        this recounts only its own task and keeps the ``cluster`` field."""
+        body = self._wrap(f"writing a prediction into project {project_id}", self._request,
+                          "POST", "api/predictions/", json={**prediction, "project": int(project_id)})
+        return int(body["id"])
+
+    def _unless_gone(self, what: str, method: str, path: str, **kwargs) -> bool:
+        """One call on an object that may have been deleted meanwhile: False on 404."""
+        from label_studio_sdk.core.api_error import ApiError
+
+        def call() -> bool:
+            try:
+                self._request(method, path, **kwargs)
+                return True
+            except ApiError as e:
+                if e.status_code == 404:
+                    return False
+                raise
+
+        return self._wrap(what, call)
+
+    def update_prediction(self, prediction_id: int, fields: dict[str, Any]) -> bool:
+        """Re-write a prediction in place (``PATCH /api/predictions/<id>/``); False when it is gone."""
+        return self._unless_gone(f"writing a prediction ({prediction_id})", "PATCH",
+                                 f"api/predictions/{int(prediction_id)}/", json=fields)
+
+    def delete_prediction(self, prediction_id: int) -> bool:
+        """Delete one prediction; False when it is already gone (404)."""
+        return self._unless_gone(f"deleting prediction {prediction_id}", "DELETE",
+                                 f"api/predictions/{int(prediction_id)}/")
+
+    def delete_all_predictions_of(self, project_id: int, task_ids: list[int]) -> int:
+        """Every prediction of the given tasks in one request (the data manager's
+        ``delete_tasks_predictions`` action); returns how many Label Studio deleted."""
+        body = self._wrap(f"deleting predictions in project {project_id}", self._request, "POST", "api/dm/actions",
+                          params={"id": "delete_tasks_predictions", "project": int(project_id)},
+                          json={"selectedItems": {"all": False, "included": [int(i) for i in task_ids]}})
+        return int((body or {}).get("processed_items") or 0)
+
+    def list_predictions(self, project_id: int) -> list[dict]:
+        """Every prediction of the project (``/api/predictions/`` is not paginated in Label Studio
+        1.23): for the periodic sweep only, its size grows with the project."""
+        body = self._wrap(f"listing predictions of project {project_id}", self._request, "GET", "api/predictions/",
+                          params={"project": int(project_id)},
+                          request_options={"timeout_in_seconds": max(self.timeout, IMPORT_TIMEOUT)})
+        return body if isinstance(body, list) else (body or {}).get("results") or []
+
     def set_model_version(self, project_id: int, version: str) -> None:
         """Make the project's model_version match our predictions, or uncertainty sampling is random."""
         self._wrap(f"setting model_version of project {project_id}", self._client.projects.update,
@@ -184,3 +275,8 @@ class LabelStudioClient:
     def project(self, project_id: int) -> dict:
         p = self._wrap(f"reading project {project_id}", self._client.projects.get, id=project_id)
         return p.model_dump() if hasattr(p, "model_dump") else dict(p)
+
+
+def _still_unlabeled(page: list[dict]) -> list[dict]:
+    """The filter relies on Label Studio's counters; the annotations, when listed, have the last word."""
+    return [t for t in page if not any(not a.get("was_cancelled") for a in t.get("annotations") or [])]

@@ -36,6 +36,94 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _as_user(user: str | None) -> list[str]:
+    """Command prefix that runs a program as ``user`` (PostgreSQL refuses to run as root)."""
+    return ["runuser", "-u", user, "--"] if user else []
+
+
+@dataclass
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster for Label Studio: ``initdb`` in ``data_dir``, ``pg_ctl``
+    start on 127.0.0.1:``port`` (socket in the data dir), one database, torn down by ``stop``.
+
+    Why: production runs Label Studio on PostgreSQL (docker-compose.yml) because SQLite serialises
+    writers ("database is locked" 500s while the backend imports predictions); the tests and
+    benchmarks must see the same database. As root (CI) it runs as the ``postgres`` system user
+    that Debian's package creates."""
+
+    data_dir: Path | None = None  # None: a fresh directory under the system temp dir, removed by stop
+    port: int = field(default_factory=lambda: free_port())
+    user: str = "labelstudio"
+    password: str = field(default_factory=lambda: secrets.token_hex(12), repr=False)
+    database: str = "labelstudio"
+    proc_user: str | None = None
+
+    @staticmethod
+    def bindir() -> Path:
+        """``PG_BINDIR``, else the newest /usr/lib/postgresql/<major>/bin, else PATH's initdb."""
+        if os.environ.get("PG_BINDIR"):
+            return Path(os.environ["PG_BINDIR"])
+        majors = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+        if majors:
+            return majors[-1].parent
+        found = shutil.which("initdb")
+        if not found:
+            raise FileNotFoundError("PostgreSQL not found: apt-get install postgresql (or set PG_BINDIR)")
+        return Path(found).resolve().parent
+
+    def env(self) -> dict:
+        """Label Studio's database settings (core/settings/base.py: DJANGO_DB, POSTGRE_*)."""
+        return {"DJANGO_DB": "default", "POSTGRE_NAME": self.database, "POSTGRE_USER": self.user,
+                "POSTGRE_PASSWORD": self.password, "POSTGRE_HOST": "127.0.0.1", "POSTGRE_PORT": str(self.port)}
+
+    def _run(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run([*_as_user(self.proc_user), *args], check=True, capture_output=True, text=True, **kw)
+
+    def start(self) -> "PostgresCluster":
+        import pwd
+
+        import tempfile
+
+        if os.geteuid() == 0 and self.proc_user is None:
+            self.proc_user = "postgres"
+        if self.data_dir is None:  # not under pytest's 0700 tmp dirs, which the postgres user cannot enter
+            self.data_dir = Path(tempfile.mkdtemp(prefix="lal-postgres-"))
+            self._owned = True
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.proc_user:
+            pw = pwd.getpwnam(self.proc_user)
+            os.chown(self.data_dir, pw.pw_uid, pw.pw_gid)
+        bindir = self.bindir()
+        pgdata = self.data_dir / "pgdata"
+        pwfile = self.data_dir / "pwfile"
+        pwfile.write_text(self.password)
+        if self.proc_user:
+            os.chown(pwfile, pwd.getpwnam(self.proc_user).pw_uid, -1)
+        pwfile.chmod(0o600)
+        try:
+            self._run(str(bindir / "initdb"), "-D", str(pgdata), "-U", self.user, "--pwfile", str(pwfile),
+                      "-A", "scram-sha-256", "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync")
+        finally:
+            pwfile.unlink(missing_ok=True)
+        # settings in the spirit of docker-compose.yml's postgres service, sized for a test box
+        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100 -c shared_buffers=128MB")
+        self._run(str(bindir / "pg_ctl"), "-D", str(pgdata), "-l", str(self.data_dir / "postgres.log"),
+                  "-o", opts, "-w", "-t", "60", "start")
+        env = {**os.environ, "PGPASSWORD": self.password}
+        self._run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
+                  self.database, env=env)
+        return self
+
+    def stop(self) -> None:
+        pgdata = self.data_dir / "pgdata"
+        if (pgdata / "postmaster.pid").exists():
+            subprocess.run([*_as_user(self.proc_user), str(self.bindir() / "pg_ctl"), "-D", str(pgdata),
+                            "-m", "immediate", "-w", "stop"], capture_output=True, check=False)
+        if getattr(self, "_owned", False) and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
 @dataclass
 class LabelStudioProcess:
     data_dir: Path
@@ -43,6 +131,7 @@ class LabelStudioProcess:
     token: str
     username: str = "admin@example.com"
     password: str = field(default_factory=lambda: secrets.token_hex(8), repr=False)
+    db: PostgresCluster | None = None  # None: Label Studio's SQLite file in data_dir
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -59,6 +148,9 @@ class LabelStudioProcess:
             "SSRF_PROTECTION_ENABLED": "false", "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false",
             "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "false",
         })
+        env = {k: v for k, v in env.items() if not k.startswith("POSTGRE_")}
+        if self.db is not None:
+            env.update(self.db.env())
         return env
 
     def start(self, timeout: float = 240.0) -> "LabelStudioProcess":

@@ -16,7 +16,9 @@ from typing import Any
 from backend.errors import BadRequest, Conflict
 from backend.label_config import parse_label_config
 from backend.model_store import ModelStore, ServingCache
-from backend.predictions import PredictionWriter, regions_for
+from backend.ls_json import llm_prediction, regions_for
+from backend.predictions import PredictionWriter
+from backend.superseded import record_llm_version
 from backend.settings import Settings
 from model.active.registry import get_strategy
 from model.local import NER_MODELS, LocalModel
@@ -156,16 +158,24 @@ class MLBackend:
         if len(texts) > limit:
             return [None] * len(texts), (f"{len(texts)} tasks in one request exceed LLM_PREDICT_MAX_TASKS={limit}: "
                                          "run the bulk pre-annotation job (POST /jobs/prelabel) instead")
-        from backend.predictions import llm_prediction
-
         try:
             out = self.llm.annotate(texts, spec, project=str(project_id),
                                     language=self.project_option(project_id, "language"))
         except Exception as e:  # budget exhausted or provider down: the local model keeps serving
             return [None] * len(texts), f"LLM unavailable: {e}"
         results = [llm_prediction(spec, t, r) for t, r in zip(texts, out)]
+        for v in {r["model_version"] for r in results if r}:  # Label Studio stores what /predict returns
+            record_llm_version(self.store, project_id, v)
         errors = [r.error for r in out if r.error]
         return results, (f"LLM failed on {len(errors)} task(s): {errors[0]}" if errors else None)
+
+    def prediction_writer(self, project_id: int, client) -> PredictionWriter:
+        """The queue writer for a project: its query strategy (extra param ``query_strategy`` or
+        ``QUERY_STRATEGY``) and the ``RESCORE_CANDIDATES`` / ``QUEUE_SIZE`` budget."""
+        s = self.settings
+        return PredictionWriter(client, self.store, self.project_option(project_id, "query_strategy", s.query_strategy),
+                                candidates=s.rescore_candidates, queue_size=s.queue_size,
+                                sweep_every=s.full_sync_every)
 
     # -- fit -----------------------------------------------------------------------------------
     def ner_model(self, project_id: int) -> str:
@@ -186,12 +196,15 @@ class MLBackend:
         """Train on the project's current human annotations (read from Label Studio), publish the
         version atomically, then write scored predictions so Label Studio's queue follows it."""
         from backend import live_agreement
-        from backend.ls_client import LabelStudioClient, human_examples
+        from backend.ls_client import LabelStudioClient
+        from backend.ls_json import human_examples
+        from backend.training_data import AnnotationSet
 
         t0 = time.perf_counter()
         spec, config = self.spec_for(project_id, None)
         client = LabelStudioClient(self.settings.label_studio_url, self.settings.label_studio_api_key)
-        annotated = client.iter_tasks(project_id, annotated=True)  # with their predictions
+        # the annotated tasks with their predictions: only those changed since the last fit are read
+        annotated, synced = AnnotationSet(self.store, project_id, self.settings.full_sync_every).sync(client)
         human = human_examples(annotated, spec)
         agreement = live_agreement.update(self.store, project_id, spec, annotated, human)
         if len(human) < max(1, self.settings.train_min_annotations):
@@ -220,9 +233,10 @@ class MLBackend:
                     "live_agreement": {k: v.get("entity_f1") for k, v in agreement.get("sources", {}).items()}}
             version = self.store.save_version(project_id, lambda d: model.save(d), meta)
         out = {"status": "trained", "version": version, "n_examples": len(examples), "n_auto_accepted": len(auto),
-               "fit_seconds": model.metrics_.get("fit_seconds"), "serving": self.store.serving_version(project_id)}
+               "fit_seconds": model.metrics_.get("fit_seconds"), "serving": self.store.serving_version(project_id),
+               "annotations_read": synced}
         if self.settings.write_predictions and out["serving"] == version:
-            out["written"] = PredictionWriter(self, client).write(project_id, spec, version, model, pool)
+            out["written"] = self.prediction_writer(project_id, client).write(project_id, spec, version, model, pool)
         out["seconds"] = round(time.perf_counter() - t0, 3)
         return out
 

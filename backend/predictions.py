@@ -1,137 +1,148 @@
-"""Label Studio prediction JSON, and the bulk writer that keeps the labelling queue ordered.
+"""The writer that keeps Label Studio's labelling queue ordered after each training.
 
-After each training, ``PredictionWriter`` predicts every unlabelled task with the new version,
-scores it with the project's query strategy (``score`` low = label this first), imports the
-predictions in bulk and sets the project's ``model_version`` to the new version. Label Studio's
-"Uncertainty sampling" only orders by predictions whose model_version equals the project's, so
-without the last step the queue would silently be random.
+``PredictionWriter`` scores unlabelled tasks with the new version and the project's query
+strategy (``score`` low = label this first), writes them, sets the project's ``model_version`` to
+the new version (Label Studio's "Uncertainty sampling" only orders by predictions whose
+model_version equals the project's, so without that step the queue would silently be random) and
+then removes the superseded predictions (``backend/superseded.py``).
+
+Cost per retrain independent of the pool: with ``RESCORE_CANDIDATES`` > 0 a retrain scores a
+rotating, seeded sample of that many unlabelled tasks (windows of Label Studio's listing, in a
+seeded order that visits every window once per cycle) plus the previous queue's tasks still
+unlabelled, and writes predictions for the best ``QUEUE_SIZE`` of them. ``RESCORE_CANDIDATES=0``
+scores and writes the whole pool (one bulk import). For ``diverse:*`` strategies each written
+prediction carries a k-means ``cluster`` of the queue, which Label Studio's queue balances
+(least-solved cluster first, projects/functions/next_task.py).
 """
 from __future__ import annotations
 
 import logging
+import math
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from backend.ls_json import has_annotation, llm_spans_of, regions_for
+from backend.superseded import PredictionLedger, prune
 from model.spec import TaskSpec
-from model.types import Span
 
 if TYPE_CHECKING:
     from backend.ls_client import LabelStudioClient
-    from backend.ml import MLBackend
+    from backend.model_store import ModelStore
     from model.local import LocalModel
 
 log = logging.getLogger(__name__)
-
-
-def regions_for(spec: TaskSpec, text: str, spans: list[Span], choices: list[tuple[str, float]]) -> list[dict]:
-    """Label Studio result regions: exact character offsets, labels restricted to the config."""
-    out: list[dict] = []
-    if spec.ner is not None:
-        allowed = set(spec.ner.labels)
-        for s in spans:
-            if s.label not in allowed or not (0 <= s.start < s.end <= len(text)):
-                continue
-            region = {"id": uuid.uuid4().hex[:10], "from_name": spec.ner.from_name, "to_name": spec.ner.to_name,
-                      "type": "labels", "origin": "prediction",
-                      "value": {"start": s.start, "end": s.end, "text": text[s.start:s.end], "labels": [s.label]}}
-            if s.score is not None:
-                region["score"] = round(float(s.score), 6)
-            out.append(region)
-    if spec.choices is not None and choices:
-        allowed = set(spec.choices.choices)
-        picked = [c for c, _ in choices if c in allowed]
-        if not spec.choices.multi_label:
-            picked = picked[:1]
-        if picked:
-            region = {"id": uuid.uuid4().hex[:10], "from_name": spec.choices.from_name,
-                      "to_name": spec.choices.to_name, "type": "choices", "origin": "prediction",
-                      "value": {"choices": picked}}
-            region["score"] = round(float(min(s for c, s in choices if c in picked)), 6)
-            out.append(region)
-    return out
-
-
-def llm_model_version(model_name: str) -> str:
-    return f"llm:{model_name}"
-
-
-def llm_prediction(spec: TaskSpec, text: str, result: Any) -> dict | None:
-    """An ``LLMResult`` as a prediction, or None when the LLM failed on this text (reported upstream)."""
-    if result.error and not result.spans and not result.choices:
-        return None
-    task_score = float(result.score) if result.score is not None else 0.0
-    # a region without its own confidence (e.g. from a re-asked sample) takes the task's
-    spans = [s if s.score is not None else Span(s.start, s.end, s.label, task_score) for s in result.spans]
-    return {"result": regions_for(spec, text, spans, result.choices),
-            "score": round(task_score, 6),
-            "model_version": llm_model_version(result.model)}
+SAMPLE_WINDOWS = 4  # listing windows per candidate sample: spread over the pool, 4 requests
+SINGLE_WRITE_MAX = 1_000  # above this many predictions one bulk import beats one request each
 
 
 class PredictionWriter:
-    def __init__(self, backend: "MLBackend", client: "LabelStudioClient"):
-        self.backend = backend
+    def __init__(self, client: "LabelStudioClient", store: "ModelStore", strategy_name: str, *,
+                 candidates: int = 0, queue_size: int = 0, sweep_every: int = 20, seed: int = 0):
         self.client = client
+        self.store = store
+        self.strategy_name = strategy_name
+        self.candidates = max(0, int(candidates))
+        self.queue_size = max(0, int(queue_size))
+        self.sweep_every = max(1, int(sweep_every))
+        self.seed = seed
 
     def write(self, project_id: int, spec: TaskSpec, version: str, model: "LocalModel",
               tasks: list[dict] | None = None) -> dict:
-        """Predict, score and import every unlabelled task (``tasks``, or listed afresh: id and
-        text only, unless the strategy reads the LLM predictions stored on the tasks)."""
+        """Score, write and prune (see the module docstring); ``tasks``: score exactly these
+        (e.g. the pool routing already listed with its predictions)."""
         t0 = time.perf_counter()
-        strategy_name = self.backend.project_option(project_id, "query_strategy", self.backend.settings.query_strategy)
-        if tasks is None:  # predict each page while Label Studio serves the next one
-            pages = _read_ahead(self.client.unlabeled_pages(
-                project_id, with_predictions=uses_llm_predictions(strategy_name)))
-        else:
-            pages = iter([tasks])
+        ledger_io = PredictionLedger(self.store, project_id)
+        ledger = ledger_io.load()
         key = (spec.ner or spec.choices).value_key
-        tasks, texts, preds, seen = [], [], [], set()
+        with_preds = uses_llm_predictions(self.strategy_name)
+        sampled = tasks is None and self.candidates > 0
+        if tasks is not None:
+            pages: Iterator[list[dict]] = iter([tasks])
+        elif sampled:
+            pages = iter([self._sample(project_id, ledger, with_preds)])
+        else:  # the whole pool: predict each page while Label Studio serves the next one
+            pages = _read_ahead(self.client.unlabeled_pages(project_id, with_predictions=with_preds))
+        listed, texts, preds, seen = [], [], [], set()
         for page in pages:
             page = [t for t in page if isinstance((t.get("data") or {}).get(key), str) and t["id"] not in seen]
             seen.update(t["id"] for t in page)  # a page boundary shifted by a new annotation
-            page_texts = [t["data"][key] for t in page]
-            tasks += page
-            texts += page_texts
-            preds += model.predict(page_texts)
-        if not tasks:
-            self.client.set_model_version(project_id, version)
-            return {"tasks": 0, "seconds": round(time.perf_counter() - t0, 3)}
+            listed += page
+            texts += [t["data"][key] for t in page]
+            preds += model.predict([t["data"][key] for t in page])
         t1 = time.perf_counter()
-        scores, strategy = queue_scores(strategy_name, model, texts, preds, tasks, spec)
-        payload = [{"task": int(t["id"]), "result": regions_for(spec, txt, p.spans, p.choices),
-                    "score": float(round(s, 6)), "model_version": version}
-                   for t, txt, p, s in zip(tasks, texts, preds, scores)]
+        if listed:
+            scores, strategy, outputs = _queue_scores(self.strategy_name, model, texts, preds, listed, spec)
+            order = np.argsort(scores, kind="stable")
+            keep = order[: self.queue_size] if sampled and self.queue_size else order
+            clusters = _clusters(self.strategy_name, outputs, keep, self.seed)
+            payload = [{"task": int(listed[i]["id"]), "result": regions_for(spec, texts[i], preds[i].spans, preds[i].choices),
+                        "score": float(round(scores[i], 6)), "model_version": version,
+                        **({"cluster": int(clusters[j])} if clusters is not None else {})}
+                       for j, i in enumerate(keep)]
+        else:
+            payload, strategy = [], self.strategy_name
         t2 = time.perf_counter()
-        n = self.client.import_predictions(project_id, payload)
+        if len(payload) <= SINGLE_WRITE_MAX:
+            # a task still queued from the last write has its prediction re-written in place (one
+            # request instead of a create now and a delete after); ids are kept, so the next
+            # retrain deletes exactly what this one wrote
+            reuse = {tid: pid for pid, (tid, v) in ledger["written"].items() if v == ledger.get("current")}
+            for p in payload:
+                pid = reuse.get(p["task"])
+                if pid is not None and self.client.update_prediction(
+                        int(pid), {k: v for k, v in p.items() if k != "task"}):
+                    ledger["written"][pid] = [p["task"], version]
+                else:
+                    ledger["written"][str(self.client.create_prediction(project_id, p))] = [p["task"], version]
+        else:
+            self.client.import_predictions(project_id, payload)
+            ledger["writes_since_sweep"] = None  # ids unknown: the next prune sweeps
         self.client.set_model_version(project_id, version)
+        ledger["current"] = version
         t3 = time.perf_counter()
-        secs = round(t3 - t0, 3)
-        log.info("project %s: wrote %d predictions of %s (%s) in %.2fs", project_id, n, version, strategy, secs)
-        return {"tasks": n, "strategy": strategy, "seconds": secs,
+        since = ledger.get("writes_since_sweep")
+        sweep = since is None or int(since) + 1 >= self.sweep_every
+        ledger["writes_since_sweep"] = None if since is None else int(since) + 1
+        pruned = prune(self.client, self.store, project_id, version, ledger, sweep=sweep)
+        ledger_io.save(ledger)
+        t4 = time.perf_counter()
+        secs = round(t4 - t0, 3)
+        log.info("project %s: scored %d task(s), wrote %d prediction(s) of %s (%s), deleted %d superseded in %.2fs",
+                 project_id, len(listed), len(payload), version, strategy, pruned["deleted"], secs)
+        return {"tasks": len(payload), "scored": len(listed), "strategy": strategy, "seconds": secs,
+                "deleted": pruned["deleted"], "delete_failed": pruned["failed"],
                 "phases": {"list_predict": round(t1 - t0, 3), "score": round(t2 - t1, 3),
-                           "import": round(t3 - t2, 3)}}
+                           "write": round(t3 - t2, 3), "prune": round(t4 - t3, 3)}}
 
-
-def llm_spans_of(tasks: list[dict], spec: TaskSpec) -> tuple[list | None, np.ndarray | None]:
-    """The newest LLM pre-annotation stored on each task (spans + its score as self-consistency),
-    for the LLM-model disagreement strategy; None when no task has one."""
-    spans, consistency, found = [], [], False
-    for t in tasks:
-        llm = [p for p in (t.get("predictions") or []) if str(p.get("model_version", "")).startswith("llm:")]
-        if not llm:
-            spans.append([])
-            consistency.append(0.0)
-            continue
-        found = True
-        p = max(llm, key=lambda x: str(x.get("created_at") or ""))
-        spans.append([(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0], r.get("score"))
-                      for r in p.get("result") or [] if r.get("type") == "labels" and r.get("value", {}).get("labels")])
-        consistency.append(float(p.get("score") or 0.0))
-    return (spans, np.asarray(consistency)) if found else (None, None)
+    def _sample(self, project_id: int, ledger: dict, with_preds: bool) -> list[dict]:
+        """This retrain's candidates: ``SAMPLE_WINDOWS`` windows of the unlabelled listing, taken in
+        a seeded order that visits every window once per cycle, plus the current queue's tasks."""
+        size = max(1, math.ceil(self.candidates / SAMPLE_WINDOWS))
+        total = int(ledger.get("pool_total") or 0)
+        r = int(ledger.get("rotation") or 0)
+        out: dict[int, dict] = {}
+        for _ in range(SAMPLE_WINDOWS):
+            n_windows = max(1, math.ceil(total / size))
+            cycle, pos = divmod(r, n_windows)
+            window = int(np.random.default_rng([self.seed, cycle, n_windows]).permutation(n_windows)[pos]) + 1
+            page, total = self.client.unlabeled_page(project_id, window, size)
+            out.update({int(t["id"]): t for t in page})
+            r += 1
+            if total <= size * SAMPLE_WINDOWS and len(out) >= total:
+                break  # a small pool: all of it is in the sample
+        ledger["rotation"], ledger["pool_total"] = r, total
+        queue = sorted({tid for tid, v in ledger["written"].values() if v == ledger.get("current")} - set(out))
+        if queue:
+            out.update({int(t["id"]): t for t in self.client.tasks_by_ids(project_id, queue, full=False,
+                                                                          annotated=False)})
+        if with_preds and out:  # the strategy reads the LLM pre-annotations stored on the tasks
+            out = {int(t["id"]): t for t in self.client.tasks_by_ids(project_id, list(out))
+                   if not has_annotation(t)}
+        return list(out.values())
 
 
 def _read_ahead(pages: Iterator[list[dict]]) -> Iterator[list[dict]]:
@@ -154,19 +165,37 @@ def uses_llm_predictions(strategy_name: str) -> bool:
         return False
 
 
-def queue_scores(strategy_name: str, model: "LocalModel", texts: list[str], preds: list,
-                 tasks: list[dict] | None = None, spec: TaskSpec | None = None) -> tuple[np.ndarray, str]:
+def _queue_scores(strategy_name: str, model: "LocalModel", texts: list[str], preds: list,
+                  tasks: list[dict], spec: TaskSpec):
     """Scores in [0, 1] for Label Studio's queue, low = label first, from the project's query
-    strategy; when the strategy lacks an input (e.g. disagreement before any LLM pre-annotation)
-    the model's own least-confidence score is used and the log says so."""
+    strategy, with the strategy's name and the model outputs it read; when the strategy lacks an
+    input (e.g. disagreement before any LLM pre-annotation) the model's own least-confidence score
+    is used and the log says so."""
     from model.active.base import ActiveLearningError
     from model.active.base import queue_scores as ranked
     from model.active.registry import get_strategy
 
-    llm_spans, consistency = llm_spans_of(tasks or [], spec) if spec is not None and spec.ner else (None, None)
+    llm_spans, consistency = llm_spans_of(tasks, spec) if spec.ner else (None, None)
+    outputs = model.outputs(texts, preds, llm_spans=llm_spans, llm_consistency=consistency)
     try:
-        strategy = get_strategy(strategy_name)
-        return ranked(strategy, model.outputs(texts, preds, llm_spans=llm_spans, llm_consistency=consistency)), strategy_name
+        return ranked(get_strategy(strategy_name), outputs), strategy_name, outputs
     except ActiveLearningError as e:
         log.warning("strategy %s unusable here (%s); ordering by model confidence", strategy_name, e)
-        return np.array([p.score for p in preds], dtype=float), "confidence"
+        return np.array([p.score for p in preds], dtype=float), "confidence", outputs
+
+
+def _clusters(strategy_name: str, outputs, keep: np.ndarray, seed: int) -> np.ndarray | None:
+    """k-means clusters of the written tasks for diversity-aware strategies (``diverse:*``), as
+    many clusters as the strategy's queue batch; None for the others."""
+    from model.active.diversity import DiverseBatch
+    from model.active.registry import get_strategy
+
+    strategy = get_strategy(strategy_name)
+    if not isinstance(strategy, DiverseBatch) or keep.size < 2:
+        return None
+    from sklearn.cluster import KMeans
+
+    emb = np.asarray(outputs.embeddings, dtype=np.float64)[keep]
+    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)  # cosine, as DiverseBatch
+    k = max(1, min(int(strategy.queue_batch), keep.size))
+    return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(emb)

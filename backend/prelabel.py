@@ -11,7 +11,8 @@ import time
 from typing import TYPE_CHECKING
 
 from backend.errors import Conflict
-from backend.predictions import PredictionWriter, llm_prediction
+from backend.ls_json import human_examples, llm_prediction
+from backend.superseded import record_llm_version
 
 if TYPE_CHECKING:
     from backend.ml import MLBackend
@@ -30,13 +31,20 @@ def prelabel_project(backend: "MLBackend", project_id: int) -> dict:
     spec, _ = backend.spec_for(project_id, None)
     client = LabelStudioClient(backend.settings.label_studio_url, backend.settings.label_studio_api_key)
     key = (spec.ner or spec.choices).value_key
-    from backend.ls_client import human_examples
+    from backend.training_data import AnnotationSet
 
-    human = human_examples(client.iter_tasks(project_id, annotated=True), spec)
+    annotated, _ = AnnotationSet(backend.store, project_id, backend.settings.full_sync_every).sync(client)
+    human = human_examples(annotated, spec)
     examples = list(human.values())  # few-shot pool: human-accepted annotations only
     tasks = [t for t in client.unlabeled_tasks(project_id)
              if t["id"] not in human and isinstance((t.get("data") or {}).get(key), str)]
     language = backend.project_option(project_id, "language")
+    # the projected cost before any call (the hard budget LLM_BUDGET_USD still stops the job)
+    projection = backend.llm.project_texts([t["data"][key] for t in tasks], spec, language=language,
+                                           examples=examples)
+    log.info("prelabel project %s: %d tasks, projected cost $%.4f (prompt only) .. $%.4f, %d requests",
+             project_id, len(tasks), projection.get("prompt_usd_est", 0.0), projection.get("max_usd_est", 0.0),
+             projection.get("requests", 0))
     written = failed = 0
     errors: list[dict] = []
     for i in range(0, len(tasks), CHUNK):
@@ -52,10 +60,13 @@ def prelabel_project(backend: "MLBackend", project_id: int) -> dict:
                 errors.append({"task": t["id"], "error": r.error})
                 continue
             payload.append({"task": int(t["id"]), **pred})
+        for v in {p["model_version"] for p in payload}:
+            record_llm_version(backend.store, project_id, v)
         written += client.import_predictions(project_id, payload)
         log.info("prelabel project %s: %d/%d tasks", project_id, min(i + CHUNK, len(tasks)), len(tasks))
     return {"status": "done", "tasks": len(tasks), "written": written, "failed": failed,
-            "errors": errors[:50], "ledger": backend.llm.ledger.summary(project=str(project_id)),
+            "errors": errors[:50], "projected_cost": projection,
+            "ledger": backend.llm.ledger.summary(project=str(project_id)),
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
@@ -68,4 +79,4 @@ def rescore_project(backend: "MLBackend", project_id: int) -> dict:
     spec, _ = backend.spec_for(project_id, None)
     client = LabelStudioClient(backend.settings.label_studio_url, backend.settings.label_studio_api_key)
     return {"status": "done", "version": version,
-            "written": PredictionWriter(backend, client).write(project_id, spec, version, model)}
+            "written": backend.prediction_writer(project_id, client).write(project_id, spec, version, model)}

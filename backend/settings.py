@@ -17,6 +17,9 @@
 | `NER_MAX_EPOCHS` | `30` | epoch cap of the from-scratch tagger (early stopping usually stops sooner) |
 | `TRAIN_MIN_ANNOTATIONS` | `1` | annotations a project needs before training starts |
 | `WRITE_PREDICTIONS` | `true` | after each training, write scored predictions for unlabelled tasks and set the project's model_version |
+| `RESCORE_CANDIDATES` | `2000` | unlabelled tasks scored per retrain (a rotating seeded sample + the current queue); `0` = the whole pool |
+| `QUEUE_SIZE` | `50` | predictions written per retrain: the best-scored candidates (Label Studio's uncertainty queue) |
+| `FULL_SYNC_EVERY` | `20` | fits between full re-reads of the annotated tasks and sweeps of superseded predictions |
 | `LOG_LEVEL` | `INFO` | Python logging level |
 | `PORT` | `9090` | gunicorn bind port (`HOST` `0.0.0.0`) |
 | `WORKERS` / `THREADS` | `1` / `8` | gunicorn processes / threads per process |
@@ -89,6 +92,9 @@ class Settings:
     ner_max_epochs: int = 30
     train_min_annotations: int = 1
     write_predictions: bool = True
+    rescore_candidates: int = 2000  # 0: score and write the whole pool
+    queue_size: int = 50
+    full_sync_every: int = 20
     max_request_mb: float = 100.0
     log_level: str = "INFO"
     job_threads: int = 1
@@ -123,6 +129,9 @@ class Settings:
             ner_max_epochs=int(e.get("NER_MAX_EPOCHS", "30")),
             train_min_annotations=int(e.get("TRAIN_MIN_ANNOTATIONS", "1")),
             write_predictions=_bool(e.get("WRITE_PREDICTIONS"), True),
+            rescore_candidates=max(0, int(e.get("RESCORE_CANDIDATES") or "2000")),
+            queue_size=max(0, int(e.get("QUEUE_SIZE") or "50")),
+            full_sync_every=max(1, int(e.get("FULL_SYNC_EVERY") or "20")),
             max_request_mb=float(e.get("MAX_REQUEST_MB") or "100"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
             job_threads=max(1, int(e.get("JOB_THREADS") or "1")),

@@ -73,6 +73,43 @@ def label_studio(tmp_path_factory):
     ls.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A throw-away PostgreSQL cluster (Debian's postgresql package; as root it runs as the
+    ``postgres`` user) for the session's Label Studio on PostgreSQL."""
+    from backend.ls_process import PostgresCluster
+
+    try:
+        PostgresCluster.bindir()
+    except FileNotFoundError:
+        _required("PostgreSQL (apt-get install postgresql)")
+    pg = PostgresCluster().start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def label_studio_pg(tmp_path_factory, postgres):
+    """A real Label Studio 1.23.2 on PostgreSQL, as production runs it (docker-compose.yml)."""
+    from backend.ls_process import LabelStudioProcess, find_label_studio, free_port
+
+    try:
+        find_label_studio()
+    except FileNotFoundError:
+        _required("Label Studio (.venv-ls)")
+    ls = LabelStudioProcess(tmp_path_factory.mktemp("label-studio-pg"), free_port(), secrets.token_hex(20),
+                            db=postgres)
+    ls.start(timeout=420)
+    yield ls
+    ls.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_label_studio(request):
+    """The session's Label Studio on SQLite (the quick path) and on PostgreSQL (production)."""
+    return request.getfixturevalue("label_studio" if request.param == "sqlite" else "label_studio_pg")
+
+
 class BackendProcess:
     """The backend exactly as users run it: gunicorn with backend/gunicorn.conf.py."""
 

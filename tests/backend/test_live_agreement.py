@@ -6,7 +6,7 @@ import json
 from backend import live_agreement
 from backend.label_config import parse_label_config
 from backend.model_store import ModelStore
-from backend.ls_client import example_from_task
+from backend.ls_json import example_from_task
 from tests.conftest import NER_CONFIG
 
 SPEC = parse_label_config(NER_CONFIG)

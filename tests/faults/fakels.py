@@ -2,8 +2,10 @@
 label-studio-sdk 2.1, with faults that can be switched on while the backend runs.
 
 Served: ``GET /api/tasks/?project=&fields=&include=&query=&page=&page_size=`` (``query`` filters
-on ``total_annotations`` as Label Studio's data manager does; 404 past the last page), ``POST /api/projects/<id>/import/predictions``,
-``PATCH /api/projects/<id>/`` and ``GET /api/projects/<id>/``. Every request must carry
+on ``total_annotations`` and ``selectedItems`` as Label Studio's data manager does, other filters
+are ignored, so a listing may return more; 404 past the last page), ``POST /api/projects/<id>/import/predictions``,
+``POST /api/predictions/`` (answers the prediction with its id), ``DELETE /api/predictions/<id>/``,
+``GET /api/predictions/?project=``, ``PATCH /api/projects/<id>/`` and ``GET /api/projects/<id>/``. Every request must carry
 ``Authorization: Token <token>``. ``fault`` is one of ``None``, ``"401"``, ``"500"``, ``"drop"``
 (close the connection without an answer: what an unreachable or crashing host looks like to
 httpx) and applies to every API call until cleared; ``fault_paths`` narrows it to paths containing
@@ -29,6 +31,7 @@ class FakeLabelStudio:
         self.fault_paths: tuple[str, ...] = ()
         self._httpd: ThreadingHTTPServer | None = None
         self._next_ann = 1
+        self._next_pred = 1
 
     # -- state -----------------------------------------------------------------------------------
     def add_tasks(self, project: int, texts: list[str]) -> list[int]:
@@ -78,7 +81,7 @@ class FakeLabelStudio:
                 pass
 
             def _send(self, status: int, body) -> None:
-                data = json.dumps(body).encode()
+                data = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -104,6 +107,8 @@ class FakeLabelStudio:
                     return self._send(401, {"detail": "Authentication credentials were not provided."})
                 parts = [p for p in url.path.split("/") if p]
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
+                if parts[:2] == ["api", "predictions"]:
+                    return fake._predictions(self, parts[2:], q, raw)
                 if parts[:2] == ["api", "tasks"] and self.command == "GET":
                     body = fake._list(q)
                     return self._send(200, body) if body is not None else self._send(404, {"detail": "Invalid page."})
@@ -123,12 +128,38 @@ class FakeLabelStudio:
                                                 "model_version": fake.model_version.get(pid, "")})
                 return self._send(404, {"detail": "Not found."})
 
-            do_GET = do_POST = do_PATCH = _handle
+            do_GET = do_POST = do_PATCH = do_DELETE = _handle
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, name="fake-ls", daemon=True).start()
         return self
+
+    def _predictions(self, handler, rest: list[str], q: dict, raw: bytes) -> None:
+        """``/api/predictions/``: create one (with an id), delete one by id, list a project's."""
+        if handler.command == "POST" and not rest:
+            pred = json.loads(raw or b"{}")
+            with self.lock:
+                pred["id"] = self._next_pred
+                self._next_pred += 1
+                self.predictions.setdefault(int(pred.get("project") or 0), []).append(pred)
+            return handler._send(201, pred)
+        if handler.command == "DELETE" and len(rest) == 1 and rest[0].isdigit():
+            with self.lock:
+                for preds in self.predictions.values():
+                    hit = [p for p in preds if p.get("id") == int(rest[0])]
+                    for p in hit:
+                        preds.remove(p)
+                    if hit:
+                        break
+                else:
+                    return handler._send(404, {"detail": "Not found."})
+            return handler._send(204, None)
+        if handler.command == "GET" and not rest:
+            with self.lock:
+                preds = [dict(p) for p in self.predictions.get(int(q.get("project", 0)), []) if "id" in p]
+            return handler._send(200, preds)
+        return handler._send(404, {"detail": "Not found."})
 
     def _list(self, q: dict) -> dict:
         pid = int(q.get("project", 0))
@@ -137,7 +168,12 @@ class FakeLabelStudio:
             tasks = [json.loads(json.dumps(t)) for t in self.tasks.get(pid, [])]
         for t in tasks:
             t["total_annotations"] = sum(1 for a in t["annotations"] if not a.get("was_cancelled"))
-        for item in json.loads(q.get("query") or "{}").get("filters", {}).get("items", []):
+        query = json.loads(q.get("query") or "{}")
+        selected = query.get("selectedItems") or {"all": True}
+        if not selected.get("all", True):
+            keep_ids = set(selected.get("included") or [])
+            tasks = [t for t in tasks if t["id"] in keep_ids]
+        for item in query.get("filters", {}).get("items", []):
             if item["filter"] == "filter:tasks:total_annotations":
                 op, v = item["operator"], item["value"]
                 tasks = [t for t in tasks if (t["total_annotations"] > v if op == "greater"

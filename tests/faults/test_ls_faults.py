@@ -54,9 +54,9 @@ def test_label_studio_faults_then_recovery(fake_ls, ls_env, make_settings, tiny_
         assert store.serving_version(1) == v1  # nothing was published by the failed jobs
 
         # writing predictions fails after training: the model is kept, the job says what failed
-        fake_ls.fault, fake_ls.fault_paths = "500", ("import/predictions",)
+        fake_ls.fault, fake_ls.fault_paths = "500", ("api/predictions",)
         rec = train()
-        assert rec["status"] == "failed" and "importing predictions" in rec["error"]
+        assert rec["status"] == "failed" and "writing a prediction" in rec["error"]
         assert store.serving_version(1) == "v2"
 
         # Label Studio is back: the next event trains on every annotation and writes predictions
@@ -104,7 +104,8 @@ def test_rescore_reads_pages_ahead_and_writes_each_unlabelled_task_once(fake_ls,
 
     client._request = flaky
     model = LocalModel.load(tiny_model)
-    out = PredictionWriter(backend, client).write(1, parse_label_config(NER_CONFIG), "v9", model)
+    out = PredictionWriter(client, backend.store, "least_confidence").write(  # the whole pool: one import
+        1, parse_label_config(NER_CONFIG), "v9", model)
     written = [p for p in fake_ls.predictions[1] if p["model_version"] == "v9"]
     assert calls["n"] == 1 and out["tasks"] == n - len(annotated)
     assert sorted(p["task"] for p in written) == sorted(set(ids) - annotated)

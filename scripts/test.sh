@@ -11,6 +11,7 @@ APT_PKGS=""
 command -v redis-server >/dev/null 2>&1 || APT_PKGS="$APT_PKGS redis-server"
 command -v chromium >/dev/null 2>&1 || APT_PKGS="$APT_PKGS chromium"
 command -v docker-compose >/dev/null 2>&1 || APT_PKGS="$APT_PKGS docker-compose"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || APT_PKGS="$APT_PKGS postgresql"  # Label Studio on PostgreSQL (e2e)
 if [ -n "$APT_PKGS" ]; then
   echo "installing$APT_PKGS ..."
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

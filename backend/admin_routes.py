@@ -34,7 +34,7 @@ def pin(project: str):
     store = lal()["backend"].store
     req = schemas.parse(schemas.PinRequest, json_body() or {})
     store.pin(pid, req.version)
-    return jsonify({"project": pid, "serving": store.serving(pid)})
+    return jsonify({"project": pid, "serving": store.serving(pid), **_rewrite_queue(pid, "pin")})
 
 
 @bp.post("/versions/<project>/unpin")
@@ -42,7 +42,16 @@ def unpin(project: str):
     pid = known_project(project)
     store = lal()["backend"].store
     store.unpin(pid)
-    return jsonify({"project": pid, "serving": store.serving(pid)})
+    return jsonify({"project": pid, "serving": store.serving(pid), **_rewrite_queue(pid, "unpin")})
+
+
+def _rewrite_queue(pid: int, reason: str) -> dict:
+    """A rollback re-writes Label Studio's queue for the version now serving (a ``rescore`` job):
+    otherwise the queue keeps following the version that was rolled back."""
+    backend = lal()["backend"]
+    if not (backend.settings.write_predictions and backend.settings.label_studio_url):
+        return {}
+    return {"rescore_job": lal()["queue"].submit("rescore", pid, reason)["id"]}
 
 
 @bp.get("/jobs")

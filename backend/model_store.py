@@ -20,7 +20,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -30,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import BackendError, Conflict, NotFound
+from backend.ids import clip, version_number
 
 log = logging.getLogger(__name__)
-_VERSION_RE = re.compile(r"^v(\d+)$")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -76,8 +75,8 @@ class ModelStore:
         return self.root / "projects" / str(int(project_id))
 
     def version_dir(self, project_id: int, version: str) -> Path:
-        if not _VERSION_RE.match(version):
-            raise NotFound(f"unknown version {version!r}: versions look like v1, v2, ...")
+        if not isinstance(version, str) or version_number(version) is None:  # the one version parser
+            raise NotFound(f"unknown version {clip(version)}: versions look like v1, v2, ...")
         return self.project_dir(project_id) / "versions" / version
 
     @contextlib.contextmanager
@@ -113,7 +112,8 @@ class ModelStore:
 
     def projects(self) -> list[int]:
         base = self.root / "projects"
-        return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit()) if base.exists() else []
+        return sorted(int(p.name) for p in base.iterdir()
+                      if p.name.isascii() and p.name.isdigit()) if base.exists() else []
 
     # -- versions ------------------------------------------------------------------------------
     def versions(self, project_id: int) -> list[dict]:
@@ -122,8 +122,7 @@ class ModelStore:
         out = []
         if base.exists():
             for d in base.iterdir():
-                m = _VERSION_RE.match(d.name)
-                meta = read_json(d / "meta.json") if m else None
+                meta = read_json(d / "meta.json") if version_number(d.name) is not None else None
                 if meta is not None:
                     out.append({**meta, "version": d.name})
         return sorted(out, key=lambda x: int(x["version"][1:]))
@@ -143,7 +142,7 @@ class ModelStore:
                 json.dump({**meta, **extra, "created_at": time.time()}, fh, indent=1, sort_keys=True)
             _fsync_tree(tmp)
             with self.lock(project_id):
-                nums = [int(m.group(1)) for d in vdir.iterdir() if (m := _VERSION_RE.match(d.name))]
+                nums = [n for d in vdir.iterdir() if (n := version_number(d.name)) is not None]
                 version = f"v{max(nums, default=0) + 1}"
                 os.rename(tmp, vdir / version)
                 serving = self.serving(project_id)

@@ -227,7 +227,8 @@ def test_fuzz_against_gunicorn(backend_process, tiny_model, tmp_path):
     worker = None
     sizes = []
     for rnd in range(2):
-        for method, path in ROUTES + PROBE_PATHS:
+        # gunicorn itself answers a request line over 4094 bytes with an HTML 414 (never the app)
+        for method, path in ROUTES + [p for p in PROBE_PATHS if len(p[1]) < 4000]:
             if method == "GET":
                 r = requests.get(be.url + path, timeout=60)
                 check(r.status_code, r.content)

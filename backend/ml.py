@@ -183,14 +183,22 @@ class MLBackend:
         return str(self.project_option(project_id, "ner_model", self.settings.ner_model))
 
     @staticmethod
-    def _unlabelled_texts(client, project_id: int, spec: TaskSpec, pool: list | None, ner_model: str) -> list[str]:
-        """The unlabelled tasks' texts the NER model learns word classes from (the pool routing
-        already listed, else one light listing); none for a backbone or a classifier."""
+    def _unlabelled_texts(client, project_id: int, spec: TaskSpec, pool: list | None,
+                          ner_model: str) -> tuple[Any, int | None]:
+        """The unlabelled tasks' texts the NER model learns word classes from, and how many there
+        are: the pool routing already listed, else a function listing them that ``LocalModel``
+        calls only when its cached classes are not fresh for that many (one light request for
+        the count instead of a listing of the whole pool per retrain); none for a backbone or a
+        classifier."""
         if spec.ner is None or ner_model == "backbone":
-            return []
+            return [], None
         key = spec.ner.value_key
-        tasks = pool if pool is not None else client.unlabeled_tasks(project_id)
-        return [t["data"][key] for t in tasks if isinstance((t.get("data") or {}).get(key), str)]
+
+        def texts(tasks: list[dict]) -> list[str]:
+            return [t["data"][key] for t in tasks if isinstance((t.get("data") or {}).get(key), str)]
+        if pool is not None:
+            return texts(pool), None
+        return (lambda: texts(client.unlabeled_tasks(project_id))), client.unlabeled_page(project_id, 1, 1)[1]
 
     def fit(self, project_id: int, event: str = "START_TRAINING", data: dict | None = None) -> dict:
         """Train on the project's current human annotations (read from Label Studio), publish the
@@ -225,9 +233,10 @@ class MLBackend:
                                ner_params={"max_epochs": self.settings.ner_max_epochs}
                                if ner_model == "tagger" else {},
                                ner_aux=self.settings.ner_aux_data,
-                               ner_aux_max=self.settings.ner_aux_max).fit(
-                examples, unlabelled_texts=self._unlabelled_texts(client, project_id, spec, pool, ner_model),
-                cluster_dir=self.store.project_dir(project_id) / "clusters")
+                               ner_aux_max=self.settings.ner_aux_max)
+            unlabelled, n_unlabelled = self._unlabelled_texts(client, project_id, spec, pool, ner_model)
+            model.fit(examples, unlabelled_texts=unlabelled, n_unlabelled=n_unlabelled,
+                      cluster_dir=self.store.project_dir(project_id) / "clusters")
             meta = {"event": event, "metrics": model.metrics_, "n_examples": len(examples),
                     "n_human": len(human), "auto_accepted_task_ids": sorted(e.task_id for e in auto),
                     "live_agreement": {k: v.get("entity_f1") for k, v in agreement.get("sources", {}).items()}}

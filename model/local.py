@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,10 +95,13 @@ class LocalModel:
         from model.ner.tagger import NERTagger
         return NERTagger(seed=self.seed, clusters=clusters, **self.ner_params)
 
-    def fit(self, examples: list[Example], unlabelled_texts: Sequence[str] = (),
-            cluster_dir: str | Path | None = None) -> "LocalModel":
-        """Train on human ``examples``; ``unlabelled_texts`` (the project's other tasks) only feed
-        the word classes, cached in ``cluster_dir`` across retrains when given."""
+    def fit(self, examples: list[Example],
+            unlabelled_texts: Sequence[str] | Callable[[], Sequence[str]] = (),
+            cluster_dir: str | Path | None = None, n_unlabelled: int | None = None) -> "LocalModel":
+        """Train on human ``examples``; ``unlabelled_texts`` (the project's other tasks, or a
+        function listing them) only feed the word classes, cached in ``cluster_dir`` across
+        retrains. With ``n_unlabelled`` (how many there are) and a function, the texts are listed
+        only when the cached classes are not fresh for that many."""
         self.metrics_ = {}
         t0 = time.perf_counter()
         X, y = [], []
@@ -108,17 +111,22 @@ class LocalModel:
                 toks = tokenize(ex.text)
                 X.append([t.text for t in toks])
                 y.append(spans_to_bio(toks, [s for s in ex.spans if s.label in allowed]))
-        raw = [[t.text for t in tokenize(text)] for text in unlabelled_texts] \
-            if self.spec.ner is not None and self.word_clusters and X else []
+        def raw() -> list[list[str]]:
+            texts = unlabelled_texts() if callable(unlabelled_texts) else unlabelled_texts
+            return [[t.text for t in tokenize(text)] for text in texts]
+
+        lazy = callable(unlabelled_texts) and n_unlabelled is not None
+        unlabelled = raw if lazy else (raw() if self.spec.ner is not None and self.word_clusters and X else [])
         tokenise_s = time.perf_counter() - t0
-        self.fit_tokens(X, y, examples=examples, unlabelled=raw, cluster_dir=cluster_dir)
+        self.fit_tokens(X, y, examples=examples, unlabelled=unlabelled, cluster_dir=cluster_dir,
+                        n_unlabelled=n_unlabelled if lazy else None)
         self.metrics_["fit_seconds"] = round(time.perf_counter() - t0, 3)
         self.metrics_["tokenise_seconds"] = round(tokenise_s, 3)
         return self
 
     def fit_tokens(self, X: list[list[str]], y: list[list[str]], *, examples: Sequence[Example] = (),
-                   unlabelled: Sequence[Sequence[str]] = (),
-                   cluster_dir: str | Path | None = None,
+                   unlabelled: Sequence[Sequence[str]] | Callable[[], Sequence[Sequence[str]]] = (),
+                   cluster_dir: str | Path | None = None, n_unlabelled: int | None = None,
                    aux: tuple[list, list] | None = None) -> "LocalModel":
         """Train on pre-tokenised NER data (``X`` tokens, ``y`` BIO tags; ``unlabelled`` token lists
         feed the word classes) and/or the choices of ``examples``: what ``fit`` does after
@@ -136,7 +144,8 @@ class LocalModel:
             if self.word_clusters:
                 from model.ner.clusters import ClusterCache
                 cache = ClusterCache(cluster_dir)
-                clusters = cache.get([*X, *unlabelled])
+                texts = (lambda: [*X, *unlabelled()]) if callable(unlabelled) else [*X, *unlabelled]
+                clusters = cache.get(texts, None if n_unlabelled is None else len(X) + n_unlabelled)
                 self.metrics_.update(cache.last_)
             self.metrics_["n_entities"] = sum(t.startswith("B-") for tags in y for t in tags)
             if aux is None and self.ner_aux:

@@ -23,7 +23,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -153,18 +153,30 @@ class ClusterCache:
             json.dump(wc.to_json(), f, ensure_ascii=False)
         os.replace(tmp, self.path)
 
-    def get(self, sentences: Sequence[Sequence[str]]) -> WordClusters:
+    def get(self, sentences: Sequence[Sequence[str]] | Callable[[], Sequence[Sequence[str]]],
+            n: int | None = None) -> WordClusters:
+        """The project's classes for ``sentences`` (token lists, or a function listing them). With
+        ``n`` (how many there are) the listing is skipped when the cached classes are fresh for
+        that many: a retrain of a 10,000-task project then reads no task texts at all."""
         t0 = time.perf_counter()
-        n = sum(1 for s in sentences if len(s))
         cached = _MEMORY.get(str(self.path)) if self.path is not None else None
         cached = cached or self._read()
-        if cached is not None:
-            fresh = n <= cached.n_sentences * (1 + self.growth) and n >= cached.n_sentences
-            if fresh or cached.digest == texts_digest(sentences):
-                self.last_ = {"clusters": "cached", "cluster_sentences": cached.n_sentences,
-                              "cluster_seconds": round(time.perf_counter() - t0, 3)}
-                _remember(self.path, cached)
-                return cached
+
+        def fresh(count: int) -> bool:
+            return cached is not None and cached.n_sentences <= count <= cached.n_sentences * (1 + self.growth)
+
+        if n is None or not fresh(n):
+            if callable(sentences):
+                sentences = sentences()
+            n = sum(1 for s in sentences if len(s))
+        if cached is not None and (fresh(n) or (not callable(sentences)
+                                                and cached.digest == texts_digest(sentences))):
+            self.last_ = {"clusters": "cached", "cluster_sentences": cached.n_sentences,
+                          "cluster_seconds": round(time.perf_counter() - t0, 3)}
+            _remember(self.path, cached)
+            return cached
+        if callable(sentences):
+            sentences = sentences()
         wc = _learn_memo(sentences)
         if self.directory is not None:
             self._write(wc)

@@ -121,7 +121,17 @@ def test_word_classes_are_cached_per_project_reused_until_the_text_grows_and_kep
     grown = fit(texts[:75])  # 115 sentences: +15 %, under the refresh threshold of 20 %
     assert calls == [100] and grown.metrics_["clusters"] == "cached"
     assert grown.tagger_.clusters.digest == first.tagger_.clusters.digest
-    refreshed = fit(texts)  # 160 sentences: +60 % -> relearnt, the file replaced
+    listed = []
+
+    def listing(part):  # what the backend passes: a function listing the tasks, and their count
+        return lambda: listed.append(len(part)) or part
+    counted = LocalModel(SPEC, ner_model="crf").fit(examples, unlabelled_texts=listing(texts[:75]),
+                                                    n_unlabelled=75, cluster_dir=cache_dir)
+    assert listed == [] and counted.metrics_["clusters"] == "cached"  # fresh for 115: nothing listed
+    assert counted.tagger_.clusters.digest == first.tagger_.clusters.digest
+    refreshed = LocalModel(SPEC, ner_model="crf").fit(examples, unlabelled_texts=listing(texts),
+                                                      n_unlabelled=len(texts), cluster_dir=cache_dir)
+    assert listed == [120]  # 160 sentences: +60 % -> listed and relearnt, the file replaced
     assert calls == [100, 160] and refreshed.metrics_["clusters"] == "learnt"
     assert json.loads((cache_dir / "clusters.json").read_text())["n_sentences"] == 160
 

@@ -35,6 +35,9 @@ class MLBackend:
         self.cache = ServingCache(self.store, LocalModel.load)
         self._llm = None
         self._llm_lock = threading.Lock()
+        # /predict threads that may wait on the LLM at once: three quarters stay free for /health
+        # and /webhook (Label Studio gives those 1 s) however slow or dead the LLM is
+        self._llm_slots = threading.BoundedSemaphore(max(1, settings.threads // 4))
 
     # -- LLM (optional) ------------------------------------------------------------------------
     @property
@@ -158,16 +161,40 @@ class MLBackend:
         if len(texts) > limit:
             return [None] * len(texts), (f"{len(texts)} tasks in one request exceed LLM_PREDICT_MAX_TASKS={limit}: "
                                          "run the bulk pre-annotation job (POST /jobs/prelabel) instead")
+        cap = self.llm.config.max_chars_per_task
+        idx = [i for i, t in enumerate(texts) if len(t) <= cap]
+        notes = [] if len(idx) == len(texts) else [
+            f"{len(texts) - len(idx)} task(s) longer than LLM_MAX_CHARS_PER_TASK={cap} characters: "
+            "not sent to the LLM (the local model answers them; the bulk job POST /jobs/prelabel has no cap)"]
+        results: list[dict | None] = [None] * len(texts)
+        if not idx:
+            return results, notes[0]
+        paused = self.llm.client.paused()  # the endpoint is known to be down: not even tokenized
+        if paused:
+            return results, "; ".join(notes + [paused])
+        if not self._llm_slots.acquire(blocking=False):
+            return results, "; ".join(notes + ["LLM busy: every /predict LLM slot (THREADS / 4) is waiting on it"])
+        label_map = self.project_option(project_id, "label_map")
         try:
-            out = self.llm.annotate(texts, spec, project=str(project_id),
-                                    language=self.project_option(project_id, "language"))
+            out = self.llm.annotate([texts[i] for i in idx], spec, project=str(project_id),
+                                    language=self.project_option(project_id, "language"),
+                                    label_map=label_map if isinstance(label_map, dict) else None, scope="predict")
         except Exception as e:  # budget exhausted or provider down: the local model keeps serving
-            return [None] * len(texts), f"LLM unavailable: {e}"
-        results = [llm_prediction(spec, t, r) for t, r in zip(texts, out)]
+            return results, "; ".join(notes + [f"LLM unavailable: {e}"])
+        finally:
+            self._llm_slots.release()
+        for i, r in zip(idx, out):
+            results[i] = llm_prediction(spec, texts[i], r)
         for v in {r["model_version"] for r in results if r}:  # Label Studio stores what /predict returns
             record_llm_version(self.store, project_id, v)
         errors = [r.error for r in out if r.error]
-        return results, (f"LLM failed on {len(errors)} task(s): {errors[0]}" if errors else None)
+        if errors:
+            notes.append(f"LLM failed on {len(errors)} task(s): {errors[0]}")
+        unknown = sorted({lab for r in out for lab in r.unknown_labels})
+        if unknown:
+            notes.append(f"LLM labels outside the project read as O: {', '.join(unknown)} "
+                         "(map them with the extra param label_map)")
+        return results, "; ".join(notes) or None
 
     def prediction_writer(self, project_id: int, client) -> PredictionWriter:
         """The queue writer for a project: its query strategy (extra param ``query_strategy`` or

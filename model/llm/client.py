@@ -152,6 +152,8 @@ class LLMClient:
         self._caps_path = capabilities
         self._caps_key = f"{config.safe_url} {config.model}"
         self._load_capabilities()
+        if config.enabled:  # ~0.7 s of CPU (client, lazy SDK resources): at start-up, not
+            self._sdk().chat.completions.with_raw_response  # inside the first /predict burst
 
     # ---- capabilities remembered per endpoint + model ----------------------------------------
     def _load_capabilities(self) -> None:
@@ -294,8 +296,17 @@ class LLMClient:
             kwargs["response_format"] = {"type": "json_object"}
         return kwargs
 
-    def _attempt(self, kwargs: dict) -> tuple[str, str]:
-        """One HTTP request through the breaker and the concurrency limit: (body, content type)."""
+    def paused(self) -> str | None:
+        """Why no call would be made now (circuit breaker open), else None."""
+        if not self.breaker.is_open:
+            return None
+        return (f"LLM calls paused: {self.config.breaker_failures} consecutive connection failures "
+                f"or timeouts ({self.config.where()})")
+
+    def _attempt(self, kwargs: dict, reserve) -> tuple[str, str]:
+        """One HTTP request through the breaker and the concurrency limit: (body, content type).
+        ``reserve()`` books the budget once a slot is held (pending spend = requests in flight,
+        not requests queued)."""
         try:
             self.breaker.check()
         except CircuitOpen as exc:
@@ -304,6 +315,7 @@ class LLMClient:
         overloaded = False
         t0 = time.perf_counter()
         try:
+            reserve()
             # the raw JSON: building pydantic objects for every logprob token costs more CPU
             # than the rest of the request (it capped throughput)
             raw = self._sdk().chat.completions.with_raw_response.create(**kwargs)
@@ -330,10 +342,15 @@ class LLMClient:
               project: str, scope: str = "") -> list[Completion]:
         cfg = self.config
         kwargs = self._kwargs(messages, params, n, seed)
-        row = self.ledger.reserve(project, cfg.model, self.worst_cost(messages,
-                                                                      params["max_tokens"], n),
-                                  scope=scope, scope_budget_usd=(cfg.predict_budget_usd
-                                                                 if scope == "predict" else 0))
+        worst = self.worst_cost(messages, params["max_tokens"], n)
+        rows: list[int] = []
+
+        def reserve() -> None:
+            if not rows:  # once per request, kept across its retries
+                rows.append(self.ledger.reserve(
+                    project, cfg.model, worst, scope=scope,
+                    scope_budget_usd=cfg.predict_budget_usd if scope == "predict" else 0))
+
         settled = False
         counts = {"rate": 0, "other": 0, "attempts": 0}
 
@@ -351,7 +368,7 @@ class LLMClient:
                                         retry=retry_if_exception(_transient)):
                     counts["attempts"] += 1
                     with attempt:
-                        body, ctype = self._attempt(kwargs)
+                        body, ctype = self._attempt(kwargs, reserve)
             except _Open as exc:
                 raise LLMFatalError(
                     f"LLM calls paused for {exc.args[0]:.0f} s: {cfg.breaker_failures} "
@@ -365,14 +382,14 @@ class LLMClient:
             latency = time.perf_counter() - t0
             comps = self._completions(body, ctype, messages, params, n, latency)
             cost = sum(c.cost_usd for c in comps)
-            self.ledger.settle(row, sum(c.tokens_in for c in comps),
+            self.ledger.settle(rows[0], sum(c.tokens_in for c in comps),
                                sum(c.tokens_out for c in comps), cost,
                                estimated=comps[0].estimated)
             settled = True
             return comps
         finally:
-            if not settled:
-                self.ledger.settle(row, 0, 0, 0.0, ok=False)
+            if not settled and rows:
+                self.ledger.settle(rows[0], 0, 0, 0.0, ok=False)
 
     def _status_error(self, exc: openai.APIStatusError, attempts: int) -> LLMCallError:
         cfg, code, msg = self.config, exc.status_code, server_message(exc)

@@ -86,6 +86,27 @@ class PredictionWriter:
         else:
             payload, strategy = [], self.strategy_name
         t2 = time.perf_counter()
+        try:
+            self._write(project_id, version, payload, ledger)
+        finally:  # what did land is in the ledger even when a request failed half-way
+            ledger_io.save(ledger)
+        t3 = time.perf_counter()
+        since = ledger.get("writes_since_sweep")
+        sweep = since is None or int(since) + 1 >= self.sweep_every
+        ledger["writes_since_sweep"] = None if since is None else int(since) + 1
+        pruned = prune(self.client, self.store, project_id, version, ledger, sweep=sweep)
+        ledger_io.save(ledger)
+        t4 = time.perf_counter()
+        secs = round(t4 - t0, 3)
+        log.info("project %s: scored %d task(s), wrote %d prediction(s) of %s (%s), deleted %d superseded in %.2fs",
+                 project_id, len(listed), len(payload), version, strategy, pruned["deleted"], secs)
+        return {"tasks": len(payload), "scored": len(listed), "strategy": strategy, "seconds": secs,
+                "deleted": pruned["deleted"], "delete_failed": pruned["failed"],
+                "phases": {"list_predict": round(t1 - t0, 3), "score": round(t2 - t1, 3),
+                           "write": round(t3 - t2, 3), "prune": round(t4 - t3, 3)}}
+
+    def _write(self, project_id: int, version: str, payload: list[dict], ledger: dict) -> None:
+        """Write ``payload`` and make ``version`` the project's model_version, recording ids in ``ledger``."""
         if len(payload) <= SINGLE_WRITE_MAX:
             # a task still queued from the last write has its prediction re-written in place (one
             # request instead of a create now and a delete after); ids are kept, so the next
@@ -103,20 +124,6 @@ class PredictionWriter:
             ledger["writes_since_sweep"] = None  # ids unknown: the next prune sweeps
         self.client.set_model_version(project_id, version)
         ledger["current"] = version
-        t3 = time.perf_counter()
-        since = ledger.get("writes_since_sweep")
-        sweep = since is None or int(since) + 1 >= self.sweep_every
-        ledger["writes_since_sweep"] = None if since is None else int(since) + 1
-        pruned = prune(self.client, self.store, project_id, version, ledger, sweep=sweep)
-        ledger_io.save(ledger)
-        t4 = time.perf_counter()
-        secs = round(t4 - t0, 3)
-        log.info("project %s: scored %d task(s), wrote %d prediction(s) of %s (%s), deleted %d superseded in %.2fs",
-                 project_id, len(listed), len(payload), version, strategy, pruned["deleted"], secs)
-        return {"tasks": len(payload), "scored": len(listed), "strategy": strategy, "seconds": secs,
-                "deleted": pruned["deleted"], "delete_failed": pruned["failed"],
-                "phases": {"list_predict": round(t1 - t0, 3), "score": round(t2 - t1, 3),
-                           "write": round(t3 - t2, 3), "prune": round(t4 - t3, 3)}}
 
     def _sample(self, project_id: int, ledger: dict, with_preds: bool) -> list[dict]:
         """This retrain's candidates: ``SAMPLE_WINDOWS`` windows of the unlabelled listing, taken in

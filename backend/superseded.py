@@ -80,6 +80,8 @@ def prune(client: LabelStudioClient, store: ModelStore, project_id: int, current
         if sweep:
             candidates.update(_swept(client.list_predictions(project_id), ours, llm_ours, current))
         if not candidates:
+            if sweep:
+                ledger["writes_since_sweep"] = 0
             return {**out, "seconds": round(time.perf_counter() - t0, 3)}
         by_task: dict[int, set[int]] = defaultdict(set)
         for pid, tid in candidates.items():

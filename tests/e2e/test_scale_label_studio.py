@@ -90,7 +90,7 @@ def _assert_queue_lowest_first(ls, backend, pid: int, version: str) -> dict:
 
 def test_predictions_stay_bounded_over_many_retrains(label_studio_pg, make_settings):
     """2,000 tasks, LLM pre-annotations on 300 of them (50 re-annotated by the LLM later), a
-    foreign model's predictions on 20, an annotation created from a prediction: after eight
+    foreign model's predictions on 20, an annotation created from a prediction: after six
     retrains the project holds about (queue + LLM pre-annotations + what annotated tasks carry),
     never pool x trainings; nothing that must stay was deleted."""
     from backend.ls_json import llm_model_version
@@ -117,7 +117,7 @@ def test_predictions_stay_bounded_over_many_retrains(label_studio_pg, make_setti
     index = {t["id"]: i for i, t in enumerate(tasks)}
     labelled: list[int] = []
     parent_id = None
-    for round_ in range(8):
+    for round_ in range(6):
         for _ in range(8):  # 8 annotations between retrains, each on the task Label Studio serves next
             nxt = _next_task(ls, pid)
             if round_ == 3 and parent_id is None:  # the annotator accepts the served pre-annotation

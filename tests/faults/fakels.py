@@ -5,7 +5,7 @@ Served: ``GET /api/tasks/?project=&fields=&include=&query=&page=&page_size=`` (`
 on ``total_annotations`` and ``selectedItems`` as Label Studio's data manager does, other filters
 are ignored, so a listing may return more; 404 past the last page), ``POST /api/projects/<id>/import/predictions``,
 ``POST /api/predictions/`` (answers the prediction with its id), ``DELETE /api/predictions/<id>/``,
-``GET /api/predictions/?project=``, ``PATCH /api/projects/<id>/`` and ``GET /api/projects/<id>/``. Every request must carry
+``GET /api/predictions/?project=``, ``POST /api/dm/actions?id=delete_tasks_predictions``, ``PATCH /api/projects/<id>/`` and ``GET /api/projects/<id>/``. Every request must carry
 ``Authorization: Token <token>``. ``fault`` is one of ``None``, ``"401"``, ``"500"``, ``"drop"``
 (close the connection without an answer: what an unreachable or crashing host looks like to
 httpx) and applies to every API call until cleared; ``fault_paths`` narrows it to paths containing
@@ -109,6 +109,14 @@ class FakeLabelStudio:
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
                 if parts[:2] == ["api", "predictions"]:
                     return fake._predictions(self, parts[2:], q, raw)
+                if parts[:3] == ["api", "dm", "actions"] and q.get("id") == "delete_tasks_predictions":
+                    ids = set((json.loads(raw or b"{}").get("selectedItems") or {}).get("included") or [])
+                    with fake.lock:
+                        preds = fake.predictions.get(int(q.get("project", 0)), [])
+                        gone = [p for p in preds if p.get("task") in ids]
+                        for p in gone:
+                            preds.remove(p)
+                    return self._send(200, {"processed_items": len(gone)})
                 if parts[:2] == ["api", "tasks"] and self.command == "GET":
                     body = fake._list(q)
                     return self._send(200, body) if body is not None else self._send(404, {"detail": "Invalid page."})
@@ -166,6 +174,12 @@ class FakeLabelStudio:
         page, size = int(q.get("page", 1)), int(q.get("page_size", 100))
         with self.lock:
             tasks = [json.loads(json.dumps(t)) for t in self.tasks.get(pid, [])]
+            by_task: dict[int, list[dict]] = {}
+            for p in self.predictions.get(pid, []):
+                if "id" in p:  # those written through /api/predictions/ are listed with their task
+                    by_task.setdefault(p["task"], []).append(dict(p))
+        for t in tasks:
+            t["predictions"] = t.get("predictions", []) + by_task.get(t["id"], [])
         for t in tasks:
             t["total_annotations"] = sum(1 for a in t["annotations"] if not a.get("was_cancelled"))
         query = json.loads(q.get("query") or "{}")

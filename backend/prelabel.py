@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CHUNK = 50
+# predictions per import request: Label Studio 1.23 recounts every task of the project per import
+# (ls_client.IMPORT_CHUNK), so one request per CHUNK cost ~10 s each at 10,000 tasks; an
+# interrupted job loses at most this many writes (the LLM's answers stay in its cache)
+IMPORT_EVERY = 1_000
 
 
 def prelabel_project(backend: "MLBackend", project_id: int) -> dict:
@@ -47,6 +51,7 @@ def prelabel_project(backend: "MLBackend", project_id: int) -> dict:
              projection.get("requests", 0))
     written = failed = 0
     errors: list[dict] = []
+    pending: list[dict] = []
     for i in range(0, len(tasks), CHUNK):
         chunk = tasks[i:i + CHUNK]
         texts = [t["data"][key] for t in chunk]
@@ -62,7 +67,10 @@ def prelabel_project(backend: "MLBackend", project_id: int) -> dict:
             payload.append({"task": int(t["id"]), **pred})
         for v in {p["model_version"] for p in payload}:
             record_llm_version(backend.store, project_id, v)
-        written += client.import_predictions(project_id, payload)
+        pending += payload
+        if len(pending) >= IMPORT_EVERY or i + CHUNK >= len(tasks):
+            written += client.import_predictions(project_id, pending)
+            pending = []
         log.info("prelabel project %s: %d/%d tasks", project_id, min(i + CHUNK, len(tasks)), len(tasks))
     return {"status": "done", "tasks": len(tasks), "written": written, "failed": failed,
             "errors": errors[:50], "projected_cost": projection,

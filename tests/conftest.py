@@ -59,10 +59,14 @@ def _required(what: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def label_studio(tmp_path_factory):
-    """A real Label Studio 1.23.2 on 127.0.0.1 for the whole session."""
+def label_studio(request, tmp_path_factory):
+    """A real Label Studio 1.23.2 on 127.0.0.1 for the whole session: on SQLite (the quick path),
+    or on PostgreSQL with ``LAL_TEST_LS_DB=postgresql`` (every e2e test on production's database)."""
     from backend.ls_process import LabelStudioProcess, find_label_studio, free_port
 
+    if os.environ.get("LAL_TEST_LS_DB", "sqlite") == "postgresql":
+        yield request.getfixturevalue("label_studio_pg")
+        return
     try:
         find_label_studio()
     except FileNotFoundError:

@@ -9,6 +9,7 @@ runs, so two workers never train the same project at once.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -23,13 +24,25 @@ ANNOTATION_EVENTS = frozenset({"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNO
                                "ANNOTATIONS_CREATED"})
 
 
+_CLIENT_ERROR = re.compile(r"answered (4\d\d)\b")
+
+
+def is_forced(reason: str) -> bool:
+    """Start Training, POST /train, POST /jobs: a person asked, so no cadence or back-off holds it."""
+    return reason not in ANNOTATION_EVENTS and not reason.startswith("retry of ")
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether running the job again later may succeed: Label Studio or the LLM provider was
     unreachable or failed (``UpstreamError``), but not a setting to fix (missing or refused
-    API key), a bad config or a bug."""
+    API key), a request Label Studio refused (4xx other than 408/429: e.g. a project it does
+    not have), a bad config or a bug."""
     from backend.errors import UpstreamError
 
-    return isinstance(exc, UpstreamError) and "API_KEY" not in exc.message
+    if not isinstance(exc, UpstreamError) or "API_KEY" in exc.message:
+        return False
+    m = _CLIENT_ERROR.search(exc.message)
+    return m is None or m.group(1) in ("408", "429")
 
 
 def run_job(kind: str, project_id: int, reason: str = "", job_id: str | None = None,

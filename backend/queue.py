@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.cadence import Cadence
-from backend.jobs import KINDS, is_transient
+from backend.jobs import KINDS, is_forced, is_transient
 from backend.model_store import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Backoff:
     n-th consecutive failure, at most ``cap`` s, ``retries`` automatic attempts per trigger."""
 
     base: float = 10.0
-    cap: float = 600.0
+    cap: float = 300.0
     retries: int = 3
 
     def delay(self, failures: int) -> float:
@@ -71,6 +71,8 @@ class JobQueue(ABC):
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
         not_before = None
+        if is_forced(reason):
+            self._release(int(project_id))
         if kind == "train" and self.cadence is not None:
             decision = self.cadence.note_event(int(project_id), reason)
             if decision.waiting:
@@ -82,6 +84,9 @@ class JobQueue(ABC):
     @abstractmethod
     def _enqueue(self, kind: str, project_id: int, reason: str, not_before: float | None) -> dict:
         """Queue (or join) the job; it may not start before ``not_before`` (epoch seconds)."""
+
+    def _release(self, project_id: int) -> None:
+        """Lift the project's upstream back-off: a person asked for this job."""
 
     @abstractmethod
     def get(self, job_id: str) -> dict | None: ...
@@ -269,7 +274,14 @@ class InProcessQueue(JobQueue):
             self._running.pop(key, None)
             self._cond.notify_all()
         if "retry_after" in rec:  # the trigger is not lost: tried again once the back-off has passed
-            self._enqueue(rec["kind"], pid, f"retry of {rec['id']}", rec["retry_after"], rec.get("attempt", 1) + 1)
+            self._enqueue(rec["kind"], pid, f"retry of {rec['id']}", None, rec.get("attempt", 1) + 1)
+
+    def _release(self, project_id: int) -> None:
+        with self._cond:
+            h = self._health.get(project_id)
+            if h is not None:
+                h.retry_after = 0.0
+                self._cond.notify_all()
 
     def get(self, job_id: str) -> dict | None:
         if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):

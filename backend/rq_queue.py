@@ -326,6 +326,9 @@ class RQQueue(JobQueue):
     def _enqueue(self, kind: str, project_id: int, reason: str, not_before: float | None) -> dict:
         return enqueue(self.conn, kind, project_id, reason, not_before, self.backoff)
 
+    def _release(self, project_id: int) -> None:
+        self.conn.delete(_FAILING.format(pid=project_id))
+
     def get(self, job_id: str) -> dict | None:
         return get_record(self.conn, job_id)
 

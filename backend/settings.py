@@ -100,7 +100,7 @@ class Settings:
     job_threads: int = 1
     train_threads: int | None = None  # None: cores - 1 (>= 1)
     job_backoff_s: float = 10.0
-    job_backoff_max_s: float = 600.0
+    job_backoff_max_s: float = 300.0
     job_retries: int = 3
     train_every_n: int = 1
     train_min_interval_s: float | str = "auto"
@@ -137,7 +137,7 @@ class Settings:
             job_threads=max(1, int(e.get("JOB_THREADS") or "1")),
             train_threads=int(e["TRAIN_THREADS"]) if e.get("TRAIN_THREADS") else None,
             job_backoff_s=float(e.get("JOB_BACKOFF_S") or "10"),
-            job_backoff_max_s=float(e.get("JOB_BACKOFF_MAX_S") or "600"),
+            job_backoff_max_s=float(e.get("JOB_BACKOFF_MAX_S") or "300"),
             job_retries=int(e.get("JOB_RETRIES") or "3"),
             train_every_n=int(e.get("TRAIN_EVERY_N") or "1"),
             train_min_interval_s=_interval(e.get("TRAIN_MIN_INTERVAL_S")),

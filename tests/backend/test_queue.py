@@ -197,3 +197,36 @@ def test_jobs_pages_state_the_total(tmp_path):
     assert q.page(project_id=4)["total"] == 1
     assert q.page(limit=10_000)["limit"] == 500
     q.close()
+
+
+def test_start_training_lifts_the_back_off_and_a_refused_request_is_not_retried(tmp_path):
+    """After an outage a person's Start Training runs at once (Label Studio just sent it), while
+    annotation events wait out the back-off; a 404 from Label Studio (a project it does not have)
+    is not an outage: no retry, no back-off."""
+    from backend.errors import UpstreamError
+    from backend.queue import Backoff
+
+    calls: list[tuple[int, str, float]] = []
+    down = [True]
+
+    def runner(kind, project_id, reason, job_id):
+        calls.append((project_id, reason, time.time()))
+        if project_id == 1 and down[0]:
+            raise UpstreamError("Label Studio at http://ls is unreachable for listing tasks: ConnectError")
+        if project_id == 2:
+            raise UpstreamError("Label Studio answered 404 to listing tasks")
+        return {"status": "trained"}
+
+    q = InProcessQueue(tmp_path, runner, backoff=Backoff(base=30, cap=60, retries=3), limit_torch_threads=False)
+    assert q.wait(q.submit("train", 1, "ANNOTATION_CREATED")["id"], 5)["status"] == "failed"
+    held = q.submit("train", 1, "ANNOTATION_CREATED")  # joins the retry, held for 30 s
+    time.sleep(0.3)
+    assert q.get(held["id"])["status"] == "queued"
+    down[0] = False  # Label Studio is back; the annotator presses Start Training
+    t0 = time.time()
+    forced = q.wait(q.submit("train", 1, "START_TRAINING")["id"], 5)
+    assert forced["id"] == held["id"] and forced["status"] == "finished" and forced["started_at"] - t0 < 1
+    for _ in range(2):
+        assert q.wait(q.submit("train", 2, "ANNOTATION_CREATED")["id"], 5)["status"] == "failed"
+    assert [c[1] for c in calls if c[0] == 2] == ["ANNOTATION_CREATED"] * 2  # no retries, no hold
+    q.close()

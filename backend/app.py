@@ -24,6 +24,7 @@ from backend.queue_factory import make_queue
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
+MAX_ERROR_CHARS = 1000
 
 
 def _warm_imports() -> None:
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None,
     queue = queue or make_queue(settings, functools.partial(run_job, backend=backend))
     if isinstance(queue, InProcessQueue):
         _warm_imports()
+    settings.model_dir.mkdir(parents=True, exist_ok=True)  # /health reports DOWN when it is not writable
     backend.store.cleanup_partial()
     if settings.basic_auth_enabled and not settings.webhook_secret:
         log.warning("BASIC_AUTH is set but WEBHOOK_SECRET is not: Label Studio's project webhooks carry no "
@@ -56,7 +58,11 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None,
 
     @app.before_request
     def _auth():
-        if request.path == "/health" or request.method == "OPTIONS":
+        if request.method == "OPTIONS":
+            # the same answer for every path: Flask's automatic OPTIONS said 200 on real routes and
+            # 404 elsewhere, which listed the routes to anyone (Label Studio never sends OPTIONS)
+            return app.response_class(status=204, headers={"Allow": "GET, POST, OPTIONS"})
+        if request.path == "/health":  # open for probes; details only with credentials (see the route)
             return None
         if request.path == "/webhook":
             if not webhook_trusted(settings, request.environ, request.authorization):
@@ -69,11 +75,14 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None,
 
     @app.errorhandler(BackendError)
     def _backend_error(e: BackendError):
+        # messages may quote client input: bounded, so a 5 MB value never becomes a 5 MB answer or log line
+        message = e.message if len(e.message) <= MAX_ERROR_CHARS else e.message[:MAX_ERROR_CHARS] + " ..."
+        path = request.path[:200]
         if e.status >= 500:
-            log.error("%s %s -> %s: %s", request.method, request.path, e.status, e.message)
+            log.error("%s %s -> %s: %s", request.method, path, e.status, message)
         else:
-            log.info("%s %s -> %s: %s", request.method, request.path, e.status, e.message)
-        resp = jsonify({"error": e.message, "status": e.status})
+            log.info("%s %s -> %s: %s", request.method, path, e.status, message)
+        resp = jsonify({"error": message, "status": e.status})
         if e.status == 401:
             resp.headers["WWW-Authenticate"] = 'Basic realm="ml-backend"'
         return resp, e.status
@@ -85,7 +94,7 @@ def create_app(settings: Settings | None = None, queue: JobQueue | None = None,
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
         ref = uuid.uuid4().hex[:8]
-        log.exception("unexpected error %s on %s %s", ref, request.method, request.path)
+        log.exception("unexpected error %s on %s %s", ref, request.method, request.path[:200])
         return jsonify({"error": f"internal error (reference {ref}); see the backend log", "status": 500}), 500
 
     app.register_blueprint(protocol_routes.bp)

@@ -5,8 +5,9 @@
 | `MODEL_DIR` | `./var` | where versions, project state, job records, LLM cache and ledger live (a shared volume when several workers run) |
 | `LABEL_STUDIO_URL` | *(unset)* | Label Studio base URL the backend reads annotations from and writes predictions to |
 | `LABEL_STUDIO_API_KEY` | *(unset)* | Label Studio token (legacy token or personal access token) |
-| `BASIC_AUTH_USER` / `BASIC_AUTH_PASS` | *(unset)* | when both set, every route but `/health` requires HTTP basic auth (as entered in LS's model settings) |
-| `WEBHOOK_SECRET` | *(unset)* | project webhooks arrive without basic auth; register the backend as `http://host:9090/<secret>` and requests under that prefix are trusted |
+| `BASIC_AUTH_USER` / `BASIC_AUTH_PASS` | *(unset)* | both set: every route but `/health` requires HTTP basic auth (as entered in LS's model settings); one without the other, or a password under 8 characters, stops start-up |
+| `WEBHOOK_SECRET` | *(unset)* | project webhooks arrive without basic auth; register the backend as `http://host:9090/<secret>` and requests under that prefix are trusted; at least 16 URL-safe characters or start-up stops |
+| `MAX_REQUEST_MB` | `100` | request body limit, chunked bodies included (413 above) |
 | `REDIS_URL` | *(unset)* | set -> jobs run on RQ workers (`rq worker`); unset -> in a background thread of the server |
 | `PREDICT_SOURCE` | `auto` | what `/predict` returns: `model` (local model), `llm`, `both` (LLM first, model as fallback), `auto` (= `both` when the LLM is on, else `model`) |
 | `QUERY_STRATEGY` | `least_confidence` | active-learning strategy whose scores order Label Studio's queue |
@@ -65,6 +66,33 @@ def _ner_model(e: Mapping[str, str]) -> str:
     return name
 
 
+MIN_WEBHOOK_SECRET = 16
+MIN_BASIC_AUTH_PASS = 8
+_URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _auth_settings(e: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
+    """BASIC_AUTH_USER, BASIC_AUTH_PASS, WEBHOOK_SECRET, refused at start-up when they would leave
+    the backend open or guessable: half of the basic-auth pair set used to switch auth off without
+    a word (every admin route answered anonymously), and a short secret is both guessable and,
+    under 4 characters, impossible to redact from logs."""
+    user, pw, secret = (e.get(k) or None for k in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS", "WEBHOOK_SECRET"))
+    if bool(user) != bool(pw):
+        have, missing = ("BASIC_AUTH_USER", "BASIC_AUTH_PASS") if user else ("BASIC_AUTH_PASS", "BASIC_AUTH_USER")
+        raise ValueError(f"{have} is set but {missing} is not: set both (every route but /health then "
+                         "needs basic auth) or neither")
+    if pw and len(pw) < MIN_BASIC_AUTH_PASS:
+        raise ValueError(f"BASIC_AUTH_PASS is {len(pw)} characters; use at least {MIN_BASIC_AUTH_PASS}")
+    if secret is not None:
+        if len(secret) < MIN_WEBHOOK_SECRET:
+            raise ValueError(f"WEBHOOK_SECRET is {len(secret)} characters; use at least {MIN_WEBHOOK_SECRET}, "
+                             "e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))'")
+        if not set(secret) <= _URL_SAFE:
+            raise ValueError("WEBHOOK_SECRET may hold only letters, digits and - . _ ~ (it is a URL path "
+                             "segment)")
+    return user, pw, secret
+
+
 def _aux_files(v: str | None) -> tuple[str, ...]:
     """Comma-separated files that must exist: a typo fails at start-up, not at the first retrain."""
     paths = tuple(p.strip() for p in (v or "").split(",") if p.strip())
@@ -97,6 +125,13 @@ class Settings:
     full_sync_every: int = 20
     max_request_mb: float = 100.0
     log_level: str = "INFO"
+    host: str = "0.0.0.0"
+    port: int = 9090
+    workers: int = 1
+    threads: int = 8
+    gunicorn_timeout: int = 120
+    access_log: bool = False
+    backend_url: str = "http://127.0.0.1:9090"  # where the CLI (python -m backend ...) finds the server
     job_threads: int = 1
     train_threads: int | None = None  # None: cores - 1 (>= 1)
     job_backoff_s: float = 10.0
@@ -112,13 +147,14 @@ class Settings:
         source = e.get("PREDICT_SOURCE", "auto").strip().lower()
         if source not in {"auto", "model", "llm", "both"}:
             raise ValueError(f"PREDICT_SOURCE={source!r}: expected one of auto, model, llm, both")
+        user, pw, secret = _auth_settings(e)
         return cls(
             model_dir=Path(e.get("MODEL_DIR") or "var"),
             label_studio_url=(e.get("LABEL_STUDIO_URL") or None),
             label_studio_api_key=(e.get("LABEL_STUDIO_API_KEY") or None),
-            basic_auth_user=(e.get("BASIC_AUTH_USER") or None),
-            basic_auth_pass=(e.get("BASIC_AUTH_PASS") or None),
-            webhook_secret=(e.get("WEBHOOK_SECRET") or None),
+            basic_auth_user=user,
+            basic_auth_pass=pw,
+            webhook_secret=secret,
             redis_url=(e.get("REDIS_URL") or None),
             predict_source=source,
             query_strategy=e.get("QUERY_STRATEGY", "least_confidence"),
@@ -134,6 +170,13 @@ class Settings:
             full_sync_every=max(1, int(e.get("FULL_SYNC_EVERY") or "20")),
             max_request_mb=float(e.get("MAX_REQUEST_MB") or "100"),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
+            host=e.get("HOST") or "0.0.0.0",
+            port=int(e.get("PORT") or "9090"),
+            workers=int(e.get("WORKERS") or "1"),
+            threads=int(e.get("THREADS") or "8"),
+            gunicorn_timeout=int(e.get("GUNICORN_TIMEOUT") or "120"),
+            access_log=_bool(e.get("ACCESS_LOG"), False),
+            backend_url=e.get("BACKEND_URL") or "http://127.0.0.1:9090",
             job_threads=max(1, int(e.get("JOB_THREADS") or "1")),
             train_threads=int(e["TRAIN_THREADS"]) if e.get("TRAIN_THREADS") else None,
             job_backoff_s=float(e.get("JOB_BACKOFF_S") or "10"),

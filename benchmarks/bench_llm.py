@@ -6,7 +6,13 @@ Prints, beside a baseline measured in the same run:
 2. per broken persona, the share of sentences recovered (goal 100 % of the recoverable ones)
    beside the share a no-repair/no-re-ask client (the paper's reference policy) would keep;
 3. tokens and cost per 1,000 sentences at the configured prices (default GPT-4-Turbo's
-   $0.01/$0.03 per 1K), beside the paper's ``[[token, tag], ...]`` output format.
+   $0.01/$0.03 per 1K), beside the paper's ``[[token, tag], ...]`` output format;
+4. real models' habits (issue 20: reasoning drafts, Python literals, OntoNotes labels, folded
+   diacritics, id-less objects, truncation, no usage, llama_cpp.server's formats ...): recovered
+   sentences, entity F1 vs gold and cost as a multiple of a clean run measured in the same run;
+5. the hard budget over 10 runs with and without ``usage`` in the replies (max spend / budget);
+6. with ``--load``: webhooks and /health under 16 concurrent /predict calls against a dead LLM
+   endpoint (real gunicorn backend), the share answered 2xx within Label Studio's 1 s.
 
 Writes ``benchmarks/out/llm.json`` and ``benchmarks/results/llm.md``.
 """
@@ -154,6 +160,78 @@ def cost(base_url: str, sents, texts: list[str], price_in: float, price_out: flo
     return rows
 
 
+HABITS = ["reasoning", "reasoning-field", "python", "gpe", "folded", "no-id", "truncated",
+          "no-usage", "llamacpp", "gpe+folded+no-id", "reasoning+python"]
+HABITS_UNRECOVERABLE = ["refusal", "content-filter", "html", "badkey", "no-such-model"]
+
+
+def habits(base_url: str, texts: list[str], gold: list[set]) -> list[dict]:
+    rows = []
+    clean = None
+    for persona in tqdm(["perfect"] + HABITS + HABITS_UNRECOVERABLE, desc="habits"):
+        with tempfile.TemporaryDirectory() as store:
+            ann = make_annotator(base_url, Path(store), persona, LLM_MAX_RETRIES=2)
+            t0 = time.perf_counter()
+            res = ann.annotate(texts, NER_SPEC)
+            wall = time.perf_counter() - t0
+            led = ann.ledger.summary()
+        cost_usd = led["cost_usd"]
+        if persona == "perfect":
+            clean = cost_usd
+        reasons = sorted({r.error.split(": ", 1)[-1][:90] for r in res if r.error})
+        rows.append({"persona": persona, "sentences": len(texts),
+                     "recovered": sum(r.error is None for r in res) / len(texts),
+                     "entity_f1": round(span_f1(_spans(res), gold), 4),
+                     "cost_usd": round(cost_usd, 4),
+                     "cost_vs_clean": round(cost_usd / clean, 2) if clean else None,
+                     "estimated_cost": led["estimated_calls"] > 0,
+                     "calls": led["calls"], "failed_calls": led["failed_calls"],
+                     "wall_s": round(wall, 2), "unrecovered_reasons": reasons[:2]})
+    return rows
+
+
+def budget_runs(base_url: str, texts: list[str], budget: float = 0.1) -> list[dict]:
+    rows = []
+    for persona in ("perfect", "no-usage"):
+        spends = []
+        for run in range(10):
+            with tempfile.TemporaryDirectory() as store:
+                ann = make_annotator(base_url, Path(store), persona, LLM_BUDGET_USD=budget,
+                                     LLM_CONCURRENCY=4, LLM_SENTENCES_PER_REQUEST=1 + run % 4)
+                ann.annotate(texts, NER_SPEC)
+                spends.append(ann.ledger.summary()["cost_usd"])
+        rows.append({"persona": persona, "runs": 10, "budget_usd": budget,
+                     "max_spend_usd": round(max(spends), 5),
+                     "min_spend_usd": round(min(spends), 5),
+                     "max_spend_vs_budget": round(max(spends) / budget, 3),
+                     "over_budget_runs": sum(x > budget for x in spends)})
+    return rows
+
+
+def predict_load() -> list[dict]:
+    from tests.conftest import BackendProcess
+    from tests.fakellm.load import dead_endpoint, predict_storm
+    rows = []
+    for kind, kb in (("refused", 100), ("blackhole", 100), ("refused", 4), ("blackhole", 4)):
+        url, hole = dead_endpoint(kind)
+        with tempfile.TemporaryDirectory() as d:
+            be = BackendProcess(Path(d) / "var", {
+                "PREDICT_SOURCE": "both", "LLM_BASE_URL": url, "LLM_API_KEY": "sk-bench-0000",
+                "LLM_MODEL": "perfect", "LLM_TIMEOUT_S": "3", "TRAIN_EVERY_N": "1000000",
+                "LOG_LEVEL": "WARNING"}).start()
+            try:
+                st = predict_storm(be.url, text_kb=kb)
+            finally:
+                be.stop()
+                if hole is not None:
+                    hole.close()
+        rows.append({"dead_endpoint": kind, "text_kb": kb, "predict_calls": st["predict_calls"],
+                     "webhooks_and_health": st["webhooks_and_health"],
+                     "in_time_2xx": st["in_time_2xx"], "p50_s": st["p50_s"], "p95_s": st["p95_s"],
+                     "max_s": st["max_s"], "predict_max_s": st["predict_max_s"]})
+    return rows
+
+
 _PERCENT = {"recovered", "no_repair_baseline", "repaired"}
 
 
@@ -178,6 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     ap.add_argument("--price-in", type=float, default=0.01, help="USD per 1K prompt tokens")
     ap.add_argument("--price-out", type=float, default=0.03, help="USD per 1K completion tokens")
+    ap.add_argument("--load", action="store_true",
+                    help="also measure /webhook under /predict load with a dead LLM (gunicorn)")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="parts to run (throughput recovery cost habits budget); default all")
     ap.add_argument("--out", default="benchmarks/out/llm.json")
     ap.add_argument("--results", default="benchmarks/results/llm.md")
     args = ap.parse_args(argv)
@@ -187,17 +269,23 @@ def main(argv: list[str] | None = None) -> None:
     thr_texts = gold_slice(args.throughput_sentences)[2]
     proc, base_url = start_server_process(HAU_DEV)
     load_before = os.getloadavg()[0]
+    want = set(args.only or ["throughput", "recovery", "cost", "habits", "budget"])
     try:
-        thr = throughput(base_url, thr_texts, args.latency_ms, args.concurrency)
-        rec = recovery(base_url, texts, gold)
-        cst = cost(base_url, sents, texts, args.price_in, args.price_out)
+        thr = throughput(base_url, thr_texts, args.latency_ms, args.concurrency) \
+            if "throughput" in want else []
+        rec = recovery(base_url, texts, gold) if "recovery" in want else []
+        cst = cost(base_url, sents, texts, args.price_in, args.price_out) if "cost" in want else []
+        hab = habits(base_url, texts, gold) if "habits" in want else []
+        bud = budget_runs(base_url, texts) if "budget" in want else []
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    load_rows = predict_load() if args.load else []
     load = f"{load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     report = {"sentences": len(texts), "source": "masakhaner2/hau/dev.txt (first sentences)",
               "latency_ms": args.latency_ms, "load_average_1min": load, "throughput": thr,
-              "recovery": rec, "cost": cst}
+              "recovery": rec, "cost": cst, "habits": hab, "budget": bud,
+              "predict_load": load_rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
     t1 = _table(thr, ["concurrency", "requests", "wall_s", "req_per_s", "goal_req_per_s",
@@ -207,7 +295,20 @@ def main(argv: list[str] | None = None) -> None:
                       "repaired", "entity_f1", "calls", "failed_calls", "unrecovered_reasons"])
     t3 = _table(cst, ["variant", "tokens_in_per_1k", "tokens_out_per_1k",
                       "usd_per_1k_sentences", "rerun_usd", "rerun_cache_hits"])
-    print(t1, t2, t3, sep="\n\n")
+    t4 = _table(hab, ["persona", "sentences", "recovered", "entity_f1", "cost_usd",
+                      "cost_vs_clean", "estimated_cost", "calls", "failed_calls", "wall_s",
+                      "unrecovered_reasons"]) if hab else ""
+    t5 = _table(bud, ["persona", "runs", "budget_usd", "min_spend_usd", "max_spend_usd",
+                      "max_spend_vs_budget", "over_budget_runs"]) if bud else ""
+    t6 = _table(load_rows, ["dead_endpoint", "text_kb", "predict_calls", "webhooks_and_health",
+                            "in_time_2xx", "p50_s", "p95_s", "max_s", "predict_max_s"]) \
+        if load_rows else ""
+    print(*[t for t, rows in ((t1, thr), (t2, rec), (t3, cst), (t4, hab), (t5, bud),
+                              (t6, load_rows)) if rows], sep="\n\n")
+    if not (thr and rec and cst):
+        print(f"\nwrote {args.out} (partial run: results/llm.md not rewritten)")
+        Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        return
     full = [r["persona"] for r in rec if r["recoverable"] and r["recovered"] == 1.0]
     n_rec = sum(r["recoverable"] for r in rec)
     by = {r["variant"]: r for r in cst}
@@ -259,7 +360,23 @@ estimate; the ratios between variants are what this measures. `rerun_usd`: cost 
 the same sentences again (served from the cache).
 
 {t3}
-""", encoding="utf-8")
+
+## Real models' habits (issue 20)
+
+Each persona answers the same gold through a habit real models or serving stacks have
+(`tests/fakellm/personas.py`); `cost_vs_clean` divides by the `perfect` row of the same run.
+Reasoning personas bill their reasoning text as completion tokens, as real reasoning models do.
+
+{t4}
+
+## Hard budget: 10 runs each, with and without `usage` in the replies (4 requests in flight)
+
+{t5}
+""" + (f"""
+## /webhook and /health under 16 concurrent /predict calls, LLM endpoint dead (gunicorn)
+
+{t6}
+""" if t6 else ""), encoding="utf-8")
     print(f"\nwrote {args.out} and {md}")
 
 

@@ -10,6 +10,8 @@ cannot both take the last dollars), then *settles* it (``settle``) with the repo
 with an estimate when the server reports none (``estimated`` = 1 on the row). A row left pending
 by a killed process keeps its worst case: the spend is over-counted, never under-counted.
 A *scope* (``predict``) can carry its own budget over a rolling window on top of the global one.
+A request that does not fit only because others are still pending waits for them to settle
+(they usually cost far less than their worst case), up to ``wait_s``; otherwise it is refused.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.budget_usd = float(budget_usd)
         self._lock = threading.Lock()
+        self._settled = threading.Condition()
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         with self._lock, self._db:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -51,9 +54,29 @@ class Ledger:
                               float(cost_usd), int(cached), int(ok)))
 
     def reserve(self, project: str, model: str, worst_usd: float, *, scope: str = "",
-                scope_budget_usd: float = 0.0, window_s: float = 86400.0) -> int:
+                scope_budget_usd: float = 0.0, window_s: float = 86400.0,
+                wait_s: float = 120.0) -> int:
         """Book ``worst_usd`` as pending spend, or raise ``BudgetExceeded`` when it does not fit
-        in ``LLM_BUDGET_USD`` (or the scope's own budget over the last ``window_s``)."""
+        in ``LLM_BUDGET_USD`` (or the scope's own budget over the last ``window_s``), even once
+        the requests pending now have settled (waited for at most ``wait_s``)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return self._reserve(project, model, worst_usd, scope, scope_budget_usd,
+                                     window_s)
+            except BudgetExceeded:
+                if not self._pending() or time.monotonic() > deadline:
+                    raise
+                with self._settled:
+                    self._settled.wait(0.2)
+
+    def _pending(self) -> bool:
+        with self._lock:
+            return bool(self._db.execute("SELECT COUNT(*) FROM calls WHERE pending = 1 AND ts > ?",
+                                         (time.time() - 3600,)).fetchone()[0])
+
+    def _reserve(self, project: str, model: str, worst_usd: float, scope: str,
+                 scope_budget_usd: float, window_s: float) -> int:
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -92,6 +115,8 @@ class Ledger:
                              "ok = ?, pending = 0, estimated = ? WHERE rowid = ?",
                              (int(tokens_in), int(tokens_out), float(cost_usd), int(ok),
                               int(estimated), row))
+        with self._settled:
+            self._settled.notify_all()
 
     def spent(self) -> float:
         with self._lock:

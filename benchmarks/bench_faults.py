@@ -375,8 +375,13 @@ def report(o: dict) -> str:
         f"`tests/faults/fakels.py`. Phases run: {o['args']['phases']}.", "",
         "| fault | figure |", "|---|---|",
     ]
-    if all(k in o for k in ("storm", "crash_fit", "crash_save", "bad_input")):
+    if all(k in o for k in ("storm", "crash_fit", "crash_save")):
         lines += _report_classic(o)
+    if "bad_input" in o:
+        b = o["bad_input"]
+        lines += [f"| bad inputs tried / 5xx (Flask test client) | {b['flask_tried']} / {b['flask_5xx']} (RSS "
+                  f"{b['rss_mb_before']} -> {b['rss_mb_after']} MB) |",
+                  f"| bad inputs tried / 5xx (real gunicorn) | {b['http_tried']} / {b['http_5xx']} |"]
     if "probe" in o:
         p = o["probe"]
         lines += [
@@ -403,7 +408,7 @@ def report(o: dict) -> str:
 
 
 def _report_classic(o: dict) -> list[str]:
-    s, cf, cs, b = o["storm"], o["crash_fit"], o["crash_save"], o["bad_input"]
+    s, cf, cs = o["storm"], o["crash_fit"], o["crash_save"]
     crashes = 1 + cs["kills"]
     recovered = int(cf["recovered"]) + cs["recovered"]
     return [
@@ -420,9 +425,6 @@ def _report_classic(o: dict) -> list[str]:
         f"job retried and trained on every annotation: {cf['retried_and_trained_on_all']} |",
         f"| - SIGKILL of a `save_version` loop | {cs['kills']} kills, {cs['landed_mid_save']} inside a save, "
         f"{cs['recovered']} left a consistent store (no partial version listed) |",
-        f"| bad inputs tried / 5xx (Flask test client) | {b['flask_tried']} / {b['flask_5xx']} (RSS {b['rss_mb_before']} -> "
-        f"{b['rss_mb_after']} MB) |",
-        f"| bad inputs tried / 5xx (real gunicorn) | {b['http_tried']} / {b['http_5xx']} |",
     ]
 
 
@@ -439,7 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="default benchmarks/out/faults[_<phases>].json")
     ap.add_argument("--results", help="default benchmarks/results/faults.md; a subset of phases writes "
                     "faults_<phases>.md beside it, so the full table is never replaced by a partial run")
+    ap.add_argument("--from-json", help="print the table of a saved run (its --json file) instead of running")
     args = ap.parse_args(argv)
+    if args.from_json:
+        print(report(json.loads(Path(args.from_json).read_text())))
+        return 0
     unknown = set(args.phases.split(",")) - set(PHASES)
     if unknown:
         ap.error(f"unknown phase(s) {', '.join(sorted(unknown))}: expected {', '.join(PHASES)}")

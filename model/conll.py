@@ -7,9 +7,10 @@ was a fragment of text).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 BIO_TAG = re.compile(r"^(O|[BI]-\S+)$")
@@ -25,6 +26,15 @@ class DataFileError(ValueError):
         self.path, self.line, self.problem = str(path), line, problem
 
 
+@contextlib.contextmanager
+def _utf8(path: str | Path, line: Callable[[], int]) -> Iterator[None]:
+    """Bytes that are not UTF-8 are a malformed file too, reported like the rest."""
+    try:
+        yield
+    except UnicodeDecodeError as e:
+        raise DataFileError(path, line(), f"not UTF-8 text ({e.reason} at byte {e.start} of a read block)") from None
+
+
 def read_conll(path: str | Path, columns: int = 1) -> list[tuple[list[str], ...]]:
     """Sentences from a CoNLL file: ``token TAG [TAG ...]`` per line, blank line between sentences.
 
@@ -36,7 +46,8 @@ def read_conll(path: str | Path, columns: int = 1) -> list[tuple[list[str], ...]
     """
     sentences: list[tuple[list[str], ...]] = []
     cur: list[list[str]] = [[] for _ in range(columns + 1)]
-    with open(path, encoding="utf-8") as fh:
+    lineno = 0
+    with open(path, encoding="utf-8") as fh, _utf8(path, lambda: lineno + 1):
         for lineno, line in enumerate(fh, 1):
             parts = line.split()
             if not parts:
@@ -81,30 +92,31 @@ def read_news_tsv(path: str | Path, labels: Sequence[str] | None = None) -> tupl
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_MINIMAL, strict=True)
         start = 1
         try:
-            header = next(reader, None)
-            if header is None:
-                raise DataFileError(path, None, "empty file (expected a header: category, headline, text, url)")
-            missing = [c for c in NEWS_COLUMNS if c not in header]
-            if missing:
-                raise DataFileError(path, 1, f"header {header[:6]} lacks column(s) {', '.join(missing)}")
-            col = {c: header.index(c) for c in NEWS_COLUMNS}
-            start = reader.line_num + 1
-            for row in reader:
-                if not row:  # a blank line between records
-                    start = reader.line_num + 1
-                    continue
-                if len(row) != len(header):
-                    raise DataFileError(path, start, f"{len(row)} fields, the header has {len(header)} "
-                                        "(an unquoted tab or quote in a field?)")
-                cat = row[col["category"]].strip()
-                if allowed is not None and cat not in allowed:
-                    raise DataFileError(path, start, f"category {cat[:60]!r} is not in labels.txt "
-                                        f"({', '.join(sorted(allowed))})")
-                if not cat or len(cat.split()) != 1:
-                    raise DataFileError(path, start, f"category {cat[:60]!r} is not a label")
-                texts.append(f"{row[col['headline']]}\n{row[col['text']]}")
-                cats.append(cat)
+            with _utf8(path, lambda: start):
+                header = next(reader, None)
+                if header is None:
+                    raise DataFileError(path, None, "empty file (expected a header: category, headline, text, url)")
+                missing = [c for c in NEWS_COLUMNS if c not in header]
+                if missing:
+                    raise DataFileError(path, 1, f"header {header[:6]} lacks column(s) {', '.join(missing)}")
+                col = {c: header.index(c) for c in NEWS_COLUMNS}
                 start = reader.line_num + 1
+                for row in reader:
+                    if not row:  # a blank line between records
+                        start = reader.line_num + 1
+                        continue
+                    if len(row) != len(header):
+                        raise DataFileError(path, start, f"{len(row)} fields, the header has {len(header)} "
+                                            "(an unquoted tab or quote in a field?)")
+                    cat = row[col["category"]].strip()
+                    if allowed is not None and cat not in allowed:
+                        raise DataFileError(path, start, f"category {cat[:60]!r} is not in labels.txt "
+                                            f"({', '.join(sorted(allowed))})")
+                    if not cat or len(cat.split()) != 1:
+                        raise DataFileError(path, start, f"category {cat[:60]!r} is not a label")
+                    texts.append(f"{row[col['headline']]}\n{row[col['text']]}")
+                    cats.append(cat)
+                    start = reader.line_num + 1
         except csv.Error as e:
             raise DataFileError(path, start, f"not valid TSV: {e}") from None
     return texts, cats

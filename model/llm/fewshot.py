@@ -43,7 +43,12 @@ def load_examples(path: str | Path) -> list[Example]:
     p = check_examples_file(path)
     if p.suffix == ".jsonl":
         out = []
-        for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            line = p.read_bytes()[:e.start].count(b"\n") + 1
+            raise DataFileError(p, line, f"not UTF-8 text ({e.reason})") from None
+        for lineno, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 out.append(_jsonl_example(p, lineno, line))
         return out

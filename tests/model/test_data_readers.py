@@ -118,3 +118,18 @@ def test_fewshot_jsonl_valid_forms(tmp_path):
     a, b = load_examples(p)
     assert (a.text, [(s.start, s.end, s.label) for s in a.spans]) == ("Musa ya je", [(0, 4, "PER")])
     assert (b.choices, [(s.start, s.end, s.label) for s in b.spans]) == (["sports"], [(0, 4, "PER")])
+
+
+def test_bytes_that_are_not_utf8_are_a_data_file_error(tmp_path):
+    conll = tmp_path / "a.conll"
+    conll.write_bytes(b"Musa B-PER\n\xff\xfe O\n")
+    with pytest.raises(DataFileError, match="not UTF-8"):
+        read_conll(conll)
+    tsv = _tsv(tmp_path, "sports\th\tt\tu\n")
+    tsv.write_bytes(tsv.read_bytes() + b"sports\t\xc3\x28\tt\tu\n")
+    with pytest.raises(DataFileError, match="not UTF-8"):
+        read_news_tsv(tsv)
+    shots = tmp_path / "s.jsonl"
+    shots.write_bytes(b'{"text": "a"}\n{"text": "\xff"}\n')
+    with pytest.raises(DataFileError, match=r"s.jsonl:2: not UTF-8"):
+        load_examples(shots)

@@ -312,7 +312,7 @@ class LLMClient:
         except CircuitOpen as exc:
             raise _Open(exc.args[0]) from None
         self.limiter.acquire()
-        overloaded = False
+        overloaded, answered = False, False
         t0 = time.perf_counter()
         try:
             reserve()
@@ -334,9 +334,10 @@ class LLMClient:
         else:
             self.breaker.success()
             overloaded = time.perf_counter() - t0 > self.config.timeout_s / 2
+            answered = True
             return body, ctype
         finally:
-            self.limiter.release(overloaded)
+            self.limiter.release(overloaded, answered)
 
     def _call(self, messages: list[dict], params: dict, *, n: int, seed: int,
               project: str, scope: str = "") -> list[Completion]:

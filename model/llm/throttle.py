@@ -32,10 +32,14 @@ class AdaptiveConcurrency:
                 self._cond.wait()
             self.in_flight += 1
 
-    def release(self, overloaded: bool) -> None:
+    def release(self, overloaded: bool, answered: bool = True) -> None:
+        """``overloaded``: a timeout, 429 or slow reply; ``answered`` False: an error reply
+        (neither grows nor shrinks the limit)."""
         with self._cond:
             self.in_flight -= 1
-            if overloaded:
+            if not answered and not overloaded:
+                pass
+            elif overloaded:
                 self.limit = max(1.0, self.limit / 2)
                 self.slow_start = False
             elif self.slow_start:

@@ -109,15 +109,15 @@ def test_llama_cpp_server_formats_are_negotiated_and_remembered(server, data, tm
 
 
 def test_single_slot_server_is_not_flooded_into_timeouts(server, data, tmp_path):
-    # llama_cpp.server generates one request at a time: with 8 requests queued, the last would
-    # wait 8 x 0.5 s > the 2.5 s timeout; adaptive concurrency keeps the queue short (a reply
+    # llama_cpp.server generates one request at a time: with 16 requests queued, the last would
+    # wait 16 x 0.5 s > the 4 s timeout; adaptive concurrency keeps the queue short (a reply
     # slower than half the timeout halves the limit)
-    ann, res, f1, _ = _run(server, tmp_path, "llamacpp+slow-500", data, LLM_CONCURRENCY=8,
-                           LLM_TIMEOUT_S=2.5, LLM_SENTENCES_PER_REQUEST=1, LLM_MAX_RETRIES=0,
+    ann, res, f1, _ = _run(server, tmp_path, "llamacpp+slow-500", data, LLM_CONCURRENCY=16,
+                           LLM_TIMEOUT_S=4, LLM_SENTENCES_PER_REQUEST=1, LLM_MAX_RETRIES=0,
                            LLM_RESPONSE_FORMAT="json_object_schema")
     assert [r.error for r in res] == [None] * N and f1 == 1.0
     assert ann.ledger.summary()["failed_calls"] == 0
-    assert ann.client.limiter.limit <= 4
+    assert ann.client.limiter.limit <= 6
 
 
 def test_fast_server_still_reaches_the_configured_concurrency(server, data, tmp_path):

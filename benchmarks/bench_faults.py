@@ -17,6 +17,13 @@ gunicorn backend, reported as one table (the tests assert; this counts).
    percent-encoded and re-cased webhook secrets in paths, searched for in the access log after
    decoding; a gunicorn start with half of the basic-auth pair -> refused with a message.
 
+6. fairness (issue 19.5): Label Studio down (connections dropped) for 30 projects with two
+   webhooks each queued and more arriving -> how long a real project's webhook waits before its
+   training starts, against the longest failing job; jobs held by the back-off; /jobs total;
+7. readers (issue 19.6): every MasakhaNEWS split read (articles, beside the old unquoted reader
+   in the same run), and randomly mutated TSV / CoNLL / JSONL files -> refused naming file:line,
+   read, or failed any other way (must be 0).
+
 ``--phases`` runs a subset (e.g. ``--phases probe``).
 
 Baseline in the same run: the same webhook count sent sequentially with no training running.
@@ -39,7 +46,7 @@ from tqdm import tqdm
 
 from benchmarks import save_results
 
-PHASES = ("storm", "crash_fit", "crash_save", "bad_input", "probe")
+PHASES = ("storm", "crash_fit", "crash_save", "bad_input", "probe", "fairness", "readers")
 SECRETS = {"LABEL_STUDIO_API_KEY": "lsTok3n-BENCH-6610-secret", "BASIC_AUTH_PASS": "bAsicPw-BENCH-2201",
            "WEBHOOK_SECRET": "whS3cret-BENCH-7788", "LLM_API_KEY": "sk-LLMkey-BENCH-3394"}
 
@@ -298,6 +305,84 @@ def probe_phase(work: Path, tiny_model: Path | None) -> dict:
             "half_auth_message": half_msg[-200:], "5xx_examples": examples[:5]}
 
 
+def fairness_phase(start_backend, fake, auth, prefix) -> dict:
+    from tests.faults.outage import outage
+
+    be = start_backend(extra={"JOB_BACKOFF_S": "120"})
+    return outage(be.url, fake, range(101, 131), 199, auth=auth, prefix=prefix, timeout=1800)
+
+
+def _mutate(raw: bytes, rng: random.Random) -> bytes:
+    """One random corruption of a data file."""
+    pos = rng.randrange(max(1, len(raw)))
+    op = rng.randrange(7)
+    if op == 0:
+        return raw[:pos] + b'"' + raw[pos:]  # a stray quote
+    if op == 1:
+        return raw[:pos] + b"\t" + raw[pos:]  # a stray tab
+    if op == 2:
+        return raw[:pos] + raw[pos + rng.randint(1, 40):]  # bytes lost
+    if op == 3:
+        return raw[:pos]  # truncated
+    if op == 4:
+        return raw[:pos] + bytes(rng.randrange(256) for _ in range(rng.randint(1, 8))) + raw[pos:]  # noise
+    if op == 5:
+        lines = raw.split(b"\n")
+        i = rng.randrange(len(lines))
+        return b"\n".join(lines[:i] + [lines[i], lines[i]] + lines[i + 1:])  # a duplicated line
+    return raw[:pos] + b" X-FOO " + raw[pos:]  # a foreign token
+
+
+def readers_phase(work: Path, n: int) -> dict:
+    import csv
+    import re
+
+    from model.conll import DataFileError, read_conll, read_news_tsv
+    from model.llm.fewshot import load_examples
+    from tests.conftest import SHARED
+
+    news = SHARED / "data" / "masakhanews"
+    counts, unquoted = {}, {}
+    for f in sorted(news.glob("*/*.tsv")):
+        key = f"{f.parent.name}/{f.stem}"
+        counts[key] = len(read_news_tsv(f)[0])
+        with open(f, encoding="utf-8", newline="") as fh:  # baseline: the reader before issue 19
+            unquoted[key] = sum(1 for _ in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    d = work / "readers"
+    (d / "news").mkdir(parents=True)
+    (d / "news" / "labels.txt").write_bytes((news / "yor" / "labels.txt").read_bytes())
+    tsv_lines = (news / "yor" / "train.tsv").read_bytes().split(b"\n")
+    sources = {"tsv": b"\n".join(tsv_lines[:1] + tsv_lines[1300:1330]) + b"\n",
+               "conll": b"".join((SHARED / "data/masakhaner2/hau/train.txt").read_bytes().splitlines(True)[:300])}
+    shots = [json.dumps({"tokens": toks, "tags": tags}, ensure_ascii=False)
+             for toks, tags in read_conll(SHARED / "data/masakhaner2/hau/dev.txt")[:20]]
+    sources["jsonl"] = ("\n".join(shots) + "\n").encode()
+    readers = {"tsv": (d / "news" / "train.tsv", read_news_tsv), "conll": (d / "train.conll", read_conll),
+               "jsonl": (d / "shots.jsonl", load_examples)}
+    rng = random.Random(0)
+    out = {"tried": 0, "refused_with_line": 0, "refused_without_line": 0, "read": 0, "other_errors": 0,
+           "other_examples": []}
+    for i in range(n):
+        kind = ("tsv", "conll", "jsonl")[i % 3]
+        path, reader = readers[kind]
+        data = sources[kind]
+        for _ in range(rng.randint(1, 3)):
+            data = _mutate(data, rng)
+        path.write_bytes(data)
+        out["tried"] += 1
+        try:
+            reader(path)
+            out["read"] += 1
+        except DataFileError as e:
+            out["refused_with_line" if re.match(rf"{re.escape(str(path))}:\d+: ", str(e)) else
+                "refused_without_line"] += 1
+        except Exception as e:  # noqa: BLE001 - counted: any other failure is a reader bug
+            out["other_errors"] += 1
+            out["other_examples"].append(f"{kind}: {type(e).__name__}: {str(e)[:200]}")
+    out["other_examples"] = out["other_examples"][:5]
+    return {"articles": counts, "articles_unquoted_reader": unquoted, "mutants": out}
+
+
 def run(args) -> dict:
     import torch
 
@@ -315,8 +400,9 @@ def run(args) -> dict:
     prefix = "/" + SECRETS["WEBHOOK_SECRET"]
     procs = []
 
-    def start_backend(port=None):
-        p = BackendProcess(work / "var", env, port).start(timeout=120)
+    def start_backend(port=None, extra=None):
+        p = BackendProcess(work / ("var" if extra is None else f"var-{len(procs)}"), {**env, **(extra or {})},
+                           port).start(timeout=120)
         procs.append(p)
         return p
 
@@ -338,6 +424,12 @@ def run(args) -> dict:
         if "probe" in phases:
             print("security probe inputs ...", flush=True)
             out["probe"] = probe_phase(work, tiny)
+        if "fairness" in phases:
+            print("Label Studio down for 30 projects ...", flush=True)
+            out["fairness"] = fairness_phase(start_backend, fake, auth, prefix)
+        if "readers" in phases:
+            print(f"data readers: {args.mutants} mutated files ...", flush=True)
+            out["readers"] = readers_phase(work, args.mutants)
     finally:
         for p in procs:
             p.stop(signal.SIGKILL)
@@ -399,6 +491,30 @@ def report(o: dict) -> str:
             f"| gunicorn started with BASIC_AUTH_USER only: exit / message | {p['half_auth_exit']} / "
             f"`{p['half_auth_message']}` |",
         ]
+    if "fairness" in o:
+        f = o["fairness"]
+        lines += [
+            f"| Label Studio down for {f['failing_projects']} projects: a real project's webhook -> its training "
+            f"starts (longest failing job) | {f['healthy_wait_s']} s ({f['failing_job_s_max']} s); it "
+            f"{f['healthy_status']} |",
+            f"| - failed jobs / jobs held by the back-off / `/jobs` total (page of {f['page_size']}) | "
+            f"{f['failed_jobs']} / {f['held_by_back_off']} / {f['jobs_listed_total']} |",
+        ]
+    if "readers" in o:
+        r, m = o["readers"], o["readers"]["mutants"]
+        arts = ", ".join(f"{k} {v}" for k, v in r["articles"].items())
+        diff = {k: (v, r["articles_unquoted_reader"][k]) for k, v in r["articles"].items()
+                if v != r["articles_unquoted_reader"][k]}
+        lines += [
+            f"| MasakhaNEWS articles read (every split) | {arts} |",
+            f"| - where the old unquoted reader differed (now / before) | "
+            f"{', '.join(f'{k} {a} / {b}' for k, (a, b) in diff.items()) or 'nowhere'} |",
+            f"| mutated TSV / CoNLL / JSONL files: tried / refused naming file:line / refused without a line / read "
+            f"/ other errors | {m['tried']} / {m['refused_with_line']} / {m['refused_without_line']} / {m['read']} / "
+            f"{m['other_errors']} |",
+        ]
+        if m["other_examples"]:
+            lines += [f"| - other reader errors (first) | {'; '.join(m['other_examples'])} |"]
     lines.append(f"| secrets found (in {sec['files_searched']} files + {sec['responses_searched']} responses) | "
                  f"{sec['found']} |")
     examples = o.get("bad_input", {}).get("5xx_examples", []) + o.get("probe", {}).get("5xx_examples", [])
@@ -437,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kills", type=int, default=20, help="SIGKILLs of the save_version loop")
     ap.add_argument("--fuzz", type=int, default=3000, help="bad inputs through Flask's test client")
     ap.add_argument("--fuzz-http", type=int, default=300, help="bad inputs through the real gunicorn")
+    ap.add_argument("--mutants", type=int, default=600, help="mutated data files through the readers")
     ap.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {', '.join(PHASES)}")
     ap.add_argument("--json", help="default benchmarks/out/faults[_<phases>].json")
     ap.add_argument("--results", help="default benchmarks/results/faults.md; a subset of phases writes "

@@ -9,7 +9,8 @@ are ignored, so a listing may return more; 404 past the last page), ``POST /api/
 ``Authorization: Token <token>``. ``fault`` is one of ``None``, ``"401"``, ``"500"``, ``"drop"``
 (close the connection without an answer: what an unreachable or crashing host looks like to
 httpx) and applies to every API call until cleared; ``fault_paths`` narrows it to paths containing
-one of the given substrings (e.g. ``"import/predictions"``).
+one of the given substrings (e.g. ``"import/predictions"``), ``fault_projects`` to calls about the
+given project ids (``?project=`` or ``/api/projects/<id>/``): Label Studio down for some projects.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class FakeLabelStudio:
         self.calls: list[tuple[str, str, int]] = []  # (method, path, status answered)
         self.fault: str | None = None
         self.fault_paths: tuple[str, ...] = ()
+        self.fault_projects: frozenset[int] = frozenset()
         self._httpd: ThreadingHTTPServer | None = None
         self._next_ann = 1
         self._next_pred = 1
@@ -95,6 +97,13 @@ class FakeLabelStudio:
                 raw = self.rfile.read(n) if n else b""
                 url = urlparse(self.path)
                 fault = fake.fault
+                if fault and fake.fault_projects:
+                    about = parse_qs(url.query).get("project", [""])[0]
+                    segs = [p for p in url.path.split("/") if p]
+                    if segs[:2] == ["api", "projects"] and len(segs) > 2:
+                        about = segs[2]
+                    if not (about.isdigit() and int(about) in fake.fault_projects):
+                        fault = None
                 if fault and (not fake.fault_paths or any(p in url.path for p in fake.fault_paths)):
                     if fault == "drop":
                         with fake.lock:

@@ -17,6 +17,10 @@
 | `NER_AUX_MAX` | `2000` | sentences sampled from `NER_AUX_DATA` per training (each retrain pays for them) |
 | `NER_MAX_EPOCHS` | `30` | epoch cap of the from-scratch tagger (early stopping usually stops sooner) |
 | `TRAIN_MIN_ANNOTATIONS` | `1` | annotations a project needs before training starts |
+| `TRAIN_EVERY_N` | `1` | annotation events since the last training started before another is queued (Start Training always trains) |
+| `TRAIN_MIN_INTERVAL_S` | `auto` | least seconds between two training starts of a project; a trigger inside it is deferred, not dropped; `auto` = 2x the last training |
+| `JOB_THREADS` / `TRAIN_THREADS` | `1` / cores - 1 | job threads of the in-process queue / torch threads of a training in the server |
+| `JOB_BACKOFF_S` / `JOB_BACKOFF_MAX_S` / `JOB_RETRIES` | `10` / `300` / `3` | back-off and retries of jobs that failed on an unreachable upstream |
 | `WRITE_PREDICTIONS` | `true` | after each training, write scored predictions for unlabelled tasks and set the project's model_version |
 | `RESCORE_CANDIDATES` | `2000` | unlabelled tasks scored per retrain (a rotating seeded sample + the current queue); `0` = the whole pool |
 | `QUEUE_SIZE` | `50` | predictions written per retrain: the best-scored candidates (Label Studio's uncertainty queue) |

@@ -19,6 +19,9 @@ and RQ worker sharing ``MODEL_DIR`` counts the same events, and a restart forget
 """
 from __future__ import annotations
 
+import json
+import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -47,11 +50,19 @@ class Cadence:
     def _path(self, project_id: int):
         return self.store.project_dir(project_id) / "cadence.json"
 
-    def _update(self, project_id: int, fn) -> dict:
+    def _update(self, project_id: int, fn, durable: bool = True) -> dict:
+        """Read-modify-write under the project's cadence lock. Counting events is not durable
+        (renamed into place, no fsync): a storm of webhooks must not queue behind a disk flush
+        each, and a count lost in a crash costs at most one training earlier or later."""
         with self.store.lock(project_id, "cadence"):
             state = read_json(self._path(project_id), {}) or {}
             fn(state)
-            write_json_atomic(self._path(project_id), state)
+            if durable:
+                write_json_atomic(self._path(project_id), state)
+            else:
+                tmp = self._path(project_id).with_name(f".cadence.{os.getpid()}.{threading.get_ident()}.tmp")
+                tmp.write_text(json.dumps(state), encoding="utf-8")
+                os.replace(tmp, self._path(project_id))
         return state
 
     def state(self, project_id: int) -> dict:
@@ -70,8 +81,12 @@ class Cadence:
         def count(s: dict) -> None:
             s["since_last"] = int(s.get("since_last", 0)) + 1
 
-        state = self._update(project_id, count)
-        n = state["since_last"]
+        if self.every_n == 1:  # every event counts enough: nothing to write on the webhook's path
+            state = self.state(project_id)
+            n = 1
+        else:
+            state = self._update(project_id, count, durable=False)
+            n = state["since_last"]
         if n < self.every_n:
             return Decision(True, None, f"{n}/{self.every_n} new annotations since the last training "
                             "(TRAIN_EVERY_N); Start Training trains now")

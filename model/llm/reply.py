@@ -63,10 +63,12 @@ def _python_literal(src: str) -> Any:
         raise ValueError(str(exc)) from None
 
 
-def _balanced_end(text: str, start: int) -> int | None:
-    """Index after the bracket closing ``text[start]``, skipping '...' and "..." strings."""
+def _balanced_end(text: str, start: int, limit: int = 20_000) -> int | None:
+    """Index after the bracket closing ``text[start]``, skipping '...' and "..." strings; None
+    when it does not close within ``limit`` characters."""
     depth, quote, i = 0, None, start
-    while i < len(text):
+    stop = min(len(text), start + limit)
+    while i < stop:
         ch = text[i]
         if quote:
             if ch == "\\":
@@ -85,34 +87,72 @@ def _balanced_end(text: str, start: int) -> int | None:
     return None
 
 
+MAX_DEPTH = 64        # answers nest 4-5 deep; deeper "JSON" is not one (and recursion is slow)
+MAX_FAILED_TRIES = 200  # bounds the work on long garbage: at most this many failed parses
+
+
+def _brackets(text: str) -> tuple[dict[int, int], dict[int, int]]:
+    """One pass over ``text`` (double-quoted strings skipped): ``{open: close}`` for balanced
+    brackets and ``{open: nesting depth below it}``."""
+    match: dict[int, int] = {}
+    below: dict[int, int] = {}
+    stack: list[int] = []
+    in_str = esc = False
+    for i, ch in enumerate(text):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "{[":
+            stack.append(i)
+            below[i] = 1
+        elif ch in "}]" and stack:
+            j = stack.pop()
+            match[j] = i + 1
+            if stack:
+                below[stack[-1]] = max(below[stack[-1]], below[j] + 1)
+    return match, below
+
+
 def json_values(text: str) -> list[tuple[Any, bool]]:
     """Every top-level JSON (or Python-literal) object or list in ``text``, in order, as
-    ``(value, was_python_literal)``. A value nested in another is not listed apart."""
-    dec = json.JSONDecoder()
+    ``(value, was_python_literal)``. A value nested in another is not listed apart. Linear in
+    the text but for at most ``MAX_FAILED_TRIES`` failed parses."""
+    match, below = _brackets(text)
     out: list[tuple[Any, bool]] = []
+    failed = 0
     i = 0
-    while i < len(text):
-        if text[i] not in "{[":
+    while i < len(text) and failed < MAX_FAILED_TRIES:
+        if text[i] not in "{[" or below.get(i, 0) > MAX_DEPTH:
             i += 1
             continue
-        try:
-            value, end = dec.raw_decode(text, i)
-            out.append((value, False))
-            i = end
-            continue
-        except ValueError:
-            pass
-        end = _balanced_end(text, i)
+        end = match.get(i)
+        if end is not None:
+            try:
+                out.append((json.loads(text[i:end]), False))
+                i = end
+                continue
+            except (ValueError, RecursionError):  # not JSON: maybe a Python literal
+                failed += 1
+        quoted = text.find("'", i, i + 2000) >= 0
+        end = _balanced_end(text, i) if quoted or end is not None else None
         if end is not None:
             try:
                 value = _python_literal(text[i:end])
             except ValueError:
-                pass
+                failed += 1
             else:
                 if isinstance(value, (dict, list, tuple)):
                     out.append((_jsonable(value), True))
                     i = end
                     continue
+        elif quoted:
+            failed += 10  # a full scan that found no close: costlier than a failed parse
         i += 1
     return out
 
@@ -134,7 +174,7 @@ def _pick(text: str, shape: Callable[[Any], bool]) -> tuple[Any, list[str]] | No
     stripped = text.strip()
     try:
         value = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting: not an answer
         pass
     else:
         if shape(value):
@@ -164,7 +204,7 @@ def _fallback(text: str) -> tuple[Any, list[str]] | None:
     can say what is wrong with it (rather than "no JSON")."""
     try:
         return json.loads(text.strip()), []
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting: not an answer
         pass
     vals = [v for v, _ in json_values(text) if _any_container(v)]
     return (vals[-1], ["JSON taken out of surrounding prose"]) if vals else None

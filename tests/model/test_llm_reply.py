@@ -163,3 +163,13 @@ def test_choices_after_reasoning_and_as_python_literal():
     res = parse_choices('draft {"label": "sports"} final {"label": "politics"}',
                         ["politics", "sports"], False)
     assert res.labels == ["politics"]
+
+
+def test_pathological_replies_are_bounded_not_a_crash():
+    import time
+
+    for raw in ('{"a": [' * 2000, "[" * 5000 + "]" * 5000, "{'x' " * 3000):
+        t0 = time.perf_counter()
+        out = parse_ner(raw, {0: TOKS}, LABELS)[0]  # deep nesting once raised RecursionError
+        assert out.tags is None and out.error
+        assert time.perf_counter() - t0 < 20

@@ -160,7 +160,9 @@ def cost(base_url: str, sents, texts: list[str], price_in: float, price_out: flo
     return rows
 
 
-HABITS = ["reasoning", "reasoning-field", "python", "gpe", "folded", "no-id", "truncated",
+# "truncated+no-n": the fake truncates a request's first sight per model name, and the recovery
+# part above already showed these sentences to "truncated"
+HABITS = ["reasoning", "reasoning-field", "python", "gpe", "folded", "no-id", "truncated+no-n",
           "no-usage", "llamacpp", "gpe+folded+no-id", "reasoning+python"]
 HABITS_UNRECOVERABLE = ["refusal", "content-filter", "html", "badkey", "no-such-model"]
 

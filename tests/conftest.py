@@ -72,7 +72,7 @@ def label_studio(request, tmp_path_factory):
     except FileNotFoundError:
         _required("Label Studio (.venv-ls)")
     ls = LabelStudioProcess(tmp_path_factory.mktemp("label-studio"), free_port(), secrets.token_hex(20))
-    ls.start()
+    ls.start(timeout=420)  # its first start migrates a fresh database: minutes on a busy 2-core box
     yield ls
     ls.stop()
 

@@ -34,6 +34,7 @@ Deferred jobs (back-off retries, trainings the retrain cadence holds back) wait 
 from __future__ import annotations
 
 import importlib
+import math
 import logging
 import os
 import socket
@@ -201,7 +202,9 @@ def enqueue(conn, kind: str, project_id: int, reason: str, not_before: float | N
                 description=f"{kind} project {project_id}", retry=Retry(max=max(1, backoff.retries)),
                 meta={"not_before": not_before, "attempt": attempt})
     if not_before and not_before > time.time():
-        queue.enqueue_at(datetime.fromtimestamp(not_before, timezone.utc), rq_entry, kind, project_id, reason,
+        # RQ keeps whole seconds (it floors): round up, or a deferred training starts up to 1 s early
+        queue.enqueue_at(datetime.fromtimestamp(math.ceil(not_before), timezone.utc), rq_entry, kind, project_id,
+                         reason,
                          **opts)
     else:
         queue.enqueue(rq_entry, kind, project_id, reason, **opts)

@@ -48,6 +48,8 @@ def test_model_loaded_once_per_worker_and_reloaded_on_version_change(backend_pro
     assert storm(60) == {"v2"}
     assert _loads(backend.log_path.read_text(), 5) == first  # no reload without a version change
 
+    # per-project admin routes need a project connected through /setup, as Label Studio does
+    assert requests.post(f"{backend.url}/setup", json={"project": "5.1700000000", "schema": NER_CONFIG}).ok
     assert requests.post(f"{backend.url}/versions/5/pin", json={"version": "v1"}).ok  # roll back
     assert storm(60) == {"v1"}
     after = _loads(backend.log_path.read_text(), 5)

@@ -40,7 +40,9 @@ def test_sigkill_during_fit_keeps_old_version_and_retries(fake_ls, ls_env, backe
     model_dir = tmp_path / "var"
     v1 = seed_version(model_dir, 1, tiny_model)
     _annotate_all(fake_ls, 1, 80)
-    be = backend_process(ls_env, model_dir=model_dir)
+    # the tagger for several epochs: the default CRF fits 80 sentences before the kill can land
+    env = {**ls_env, "NER_MODEL": "tagger", "NER_MAX_EPOCHS": "30"}
+    be = backend_process(env, model_dir=model_dir)
     setup(be.url, 1)
     lists_before = fake_ls.count("GET", "/api/tasks")
     job = requests.post(f"{be.url}/train", json={"project": 1}, timeout=10).json()["job"]
@@ -56,7 +58,7 @@ def test_sigkill_during_fit_keeps_old_version_and_retries(fake_ls, ls_env, backe
     assert json.loads((store / "serving.json").read_text())["version"] == v1
     assert sorted(p.name for p in (store / "versions").iterdir() if not p.name.startswith(".")) == [v1]
 
-    again = backend_process(ls_env, model_dir=model_dir, port=be.port)
+    again = backend_process(env, model_dir=model_dir, port=be.port)
     first = _predict(again.url, 1)  # the old version answers at once after the restart
     assert first["results"] and first["results"][0]["model_version"] == v1
     old = requests.get(f"{again.url}/jobs/{job}", timeout=10).json()

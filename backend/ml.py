@@ -21,7 +21,7 @@ from backend.predictions import PredictionWriter
 from backend.superseded import record_llm_version
 from backend.settings import Settings
 from model.active.registry import get_strategy
-from model.local import NER_MODELS, LocalModel
+from model.local import NER_MODELS, LocalModel, lacking_outputs
 from model.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 class MLBackend:
     def __init__(self, settings: Settings):
-        get_strategy(settings.query_strategy)  # fail at start-up, naming the allowed strategies
+        get_strategy(settings.query_strategy)  # Settings checked it; a Settings built by hand too
         self.settings = settings
         self.store = ModelStore(settings.model_dir)
         self.cache = ServingCache(self.store, LocalModel.load)
@@ -92,6 +92,13 @@ class MLBackend:
             raise BadRequest(f"extra_params.ner_model: {extra['ner_model']!r} is not one of {', '.join(NER_MODELS)}")
         if extra and extra.get("ner_model") == "backbone" and not self.settings.ner_backbone:
             raise BadRequest("extra_params.ner_model: 'backbone' needs NER_BACKBONE set on the backend")
+        strategy_name = str((extra or {}).get("query_strategy", self.settings.query_strategy))
+        ner_model = str((extra or {}).get("ner_model", self.settings.ner_model))
+        lacking = lacking_outputs(ner_model if spec.ner is not None else None)
+        for need in sorted(get_strategy(strategy_name).requires & lacking.keys()):
+            raise BadRequest(f"query_strategy {strategy_name!r} needs {lacking[need]}; this project's model is "
+                             f"{ner_model if spec.ner is not None else 'the text classifier'}: set extra_params "
+                             f"ner_model or choose another query_strategy")
         # connected=True: only a project connected through /setup lets a webhook change its label config
         if (stored.get("label_config") != config or stored.get("hostname") != hostname
                 or (extra is not None and stored.get("extra_params") != extra) or not stored.get("connected")):
@@ -101,7 +108,7 @@ class MLBackend:
 
     def project_option(self, project_id: int, key: str, default: Any = None) -> Any:
         """A per-project option from the "Extra params" JSON of Label Studio's model settings
-        (e.g. {"language": "Hausa", "query_strategy": "bald"}), else ``default``."""
+        (e.g. {"language": "Hausa", "query_strategy": "margin"}), else ``default``."""
         extra = self.store.project(project_id).get("extra_params") or {}
         return extra.get(key, default) if isinstance(extra, dict) else default
 

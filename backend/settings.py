@@ -70,6 +70,23 @@ def _ner_model(e: Mapping[str, str]) -> str:
     return name
 
 
+def _query_strategy(e: Mapping[str, str], ner_model: str) -> str:
+    """QUERY_STRATEGY, checked at start-up: a known name whose model outputs NER_MODEL gives (BALD
+    reads MC-dropout samples, which the CRF cannot give; it would fail at the first re-score)."""
+    from model.active import get_strategy
+    from model.local import lacking_outputs
+    name = e.get("QUERY_STRATEGY", "least_confidence")
+    try:
+        strategy = get_strategy(name)
+    except ValueError as exc:
+        raise ValueError(f"QUERY_STRATEGY: {exc}") from None
+    lacking = lacking_outputs(ner_model)
+    for need in sorted(strategy.requires & lacking.keys()):
+        raise ValueError(f"QUERY_STRATEGY={name} needs {lacking[need]}; NER_MODEL is {ner_model}: "
+                         f"set NER_MODEL=tagger or another QUERY_STRATEGY")
+    return name
+
+
 MIN_WEBHOOK_SECRET = 16
 MIN_BASIC_AUTH_PASS = 8
 _URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -161,7 +178,7 @@ class Settings:
             webhook_secret=secret,
             redis_url=(e.get("REDIS_URL") or None),
             predict_source=source,
-            query_strategy=e.get("QUERY_STRATEGY", "least_confidence"),
+            query_strategy=_query_strategy(e, _ner_model(e)),
             ner_model=_ner_model(e),
             ner_backbone=(e.get("NER_BACKBONE") or None),
             ner_aux_data=_aux_files(e.get("NER_AUX_DATA")),

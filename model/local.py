@@ -53,6 +53,17 @@ def _spec_from_json(d: dict) -> TaskSpec:
 NER_MODELS = ("tagger", "crf", "backbone")
 
 
+def lacking_outputs(ner_model: str | None) -> dict[str, str]:
+    """``ModelOutputs`` fields the served model cannot give, each with what would give it, for
+    ``ner_model`` (``None``: the text classifier). MC-dropout samples need a network with dropout;
+    the CRF and the text classifier have none, so a strategy reading them (BALD) is refused
+    before it fails at the first re-score."""
+    if ner_model in ("tagger", "backbone"):
+        return {}
+    return {"mc_marginals": "MC-dropout samples, which only a network with dropout gives "
+                            "(ner_model 'tagger' or 'backbone', NER projects)"}
+
+
 class LocalModel:
     """``fit(examples) -> self``, ``predict(texts) -> LocalPrediction``s, ``save``/``load``.
 

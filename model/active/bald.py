@@ -29,6 +29,7 @@ class BALD(QueryStrategy):
     """
 
     name = "bald"
+    requires = frozenset({"mc_marginals"})
 
     def __init__(self, aggregate: str = "mean"):
         self.aggregate = aggregate

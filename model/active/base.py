@@ -68,6 +68,10 @@ class QueryStrategy(ABC):
     #: reads the LLM pre-annotations stored on the tasks (the backend then lists tasks with
     #: their predictions, a slower query it skips for every other strategy)
     uses_llm_predictions: ClassVar[bool] = False
+    #: ``ModelOutputs`` fields the strategy cannot score without, beyond the model's marginals or
+    #: probabilities, so a backend refuses it for a model that lacks one at /setup or start-up
+    #: instead of failing at the first re-score after a training
+    requires: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def scores(self, outputs: ModelOutputs) -> np.ndarray:

@@ -120,6 +120,10 @@ class DiverseBatch(QueryStrategy):
     def uses_llm_predictions(self) -> bool:  # what the base strategy reads, the batch reads
         return self.base.uses_llm_predictions
 
+    @property
+    def requires(self) -> frozenset[str]:  # type: ignore[override]
+        return self.base.requires
+
     def query(self, outputs, indices_unlabeled, n, indices_labeled=None, rng=None) -> np.ndarray:
         if self.method not in ("kmeans", "coreset"):
             raise ValueError(f"unknown method {self.method!r}; expected one of ['kmeans', 'coreset']")

@@ -103,12 +103,32 @@ def test_per_project_options_from_extra_params(app_client):
     r = client.post("/setup", json={"project": "8.1", "schema": NER_CONFIG,
                                     "extra_params": {"query_strategy": "nonsense"}})
     assert r.status_code == 400 and "least_confidence" in r.get_json()["error"]
+    # BALD reads MC-dropout samples: refused for the default CRF (no dropout) before any training
+    # could fail on it, accepted with the tagger; nothing of the refused setup is kept
     r = client.post("/setup", json={"project": "8.1", "schema": NER_CONFIG,
                                     "extra_params": '{"language": "Hausa", "query_strategy": "bald"}'})
-    assert r.status_code == 200
+    assert r.status_code == 400
+    assert "MC-dropout" in r.get_json()["error"] and "'tagger'" in r.get_json()["error"]
     backend = app.extensions["lal"]["backend"]
+    assert backend.project_option(8, "query_strategy") is None
+    r = client.post("/setup", json={"project": "8.1", "schema": NER_CONFIG, "extra_params":
+                                    '{"language": "Hausa", "query_strategy": "diverse:bald", "ner_model": "crf"}'})
+    assert r.status_code == 400  # the diversity wrapper needs what its base needs
+    r = client.post("/setup", json={"project": "8.1", "schema": NER_CONFIG, "extra_params":
+                                    '{"language": "Hausa", "query_strategy": "bald", "ner_model": "tagger"}'})
+    assert r.status_code == 200
     assert backend.project_option(8, "language") == "Hausa"
     assert backend.project_option(8, "query_strategy") == "bald"
+
+
+def test_bald_with_the_crf_is_refused_at_start_up(make_settings):
+    with pytest.raises(ValueError, match="QUERY_STRATEGY=bald needs MC-dropout.*NER_MODEL=tagger"):
+        make_settings(QUERY_STRATEGY="bald")
+    with pytest.raises(ValueError, match="QUERY_STRATEGY=diverse:bald needs MC-dropout"):
+        make_settings(QUERY_STRATEGY="diverse:bald", NER_MODEL="crf")
+    with pytest.raises(ValueError, match="QUERY_STRATEGY: unknown strategy 'nonsense'"):
+        make_settings(QUERY_STRATEGY="nonsense")
+    assert make_settings(QUERY_STRATEGY="bald", NER_MODEL="tagger").query_strategy == "bald"
 
 
 def test_selection_winner_file_configures_the_llm(make_settings, tmp_path):

@@ -11,7 +11,19 @@ Oracles: ``gold`` (the dataset's labels, standing for a human) or ``llm`` (an Op
 endpoint through ``model.llm.annotator``, e.g. the fake server with a ``noisy-0.14`` persona).
 ``--routing`` adds an ``llm+route`` arm: LLM labels are accepted only where the LLM is
 self-consistent and the current local model agrees with it; the rest go to a human (gold), who is
-paid for.
+paid for (a review of the LLM's pre-annotation, at the cost model's review price).
+``--route-per-dollar`` adds ``llm+route-per-usd``: the same routing with thresholds chosen for the
+most expected label value per dollar (``fit_thresholds_per_dollar``). ``--prelabel PICKER ...``
+adds ``prelabel+<picker>`` arms: the LLM pre-labels ``--prelabel-fraction`` of the pool up front
+(paid then), the model trains on every LLM label plus the human-reviewed ones, and each round
+humans review the ``--batch-size`` pre-labelled tasks the picker chooses (``uncertainty``: the
+arm's strategy on the local model; ``self_consistency``: lowest LLM self-consistency first;
+``disagreement``: lowest LLM-vs-model span agreement first).
+
+Money (``model.simulate_cost``): every row has cumulative ``human_cost_usd`` (from scratch x
+price + reviews x price x ratio by correctness), ``llm_cost_usd`` (the annotator's reported
+usage at the ``--llm-profile`` prices) and ``total_cost_usd``; the summary gives each arm's F1 at
+``--budgets`` (the last round that fits; never extrapolated) and prints the cost model.
 """
 from __future__ import annotations
 
@@ -26,17 +38,16 @@ from typing import Any
 import numpy as np
 
 from model.active import ModelOutputs, RoutingPolicy, fit_thresholds, get_strategy, strategy_names
+from model.active.routing import fit_thresholds_per_dollar
 from model.active.sampling import entity_rich_sample, random_sample
+from model.simulate_cost import (DEFAULT_BUDGETS, HUMAN_COST_PER_SENTENCE, PROFILES,
+                                 REVIEW_RATIO_CORRECT, REVIEW_RATIO_EDIT, CostModel, get_profile)
 from model.simulate_models import (MODEL_KINDS, Data, evaluate, fit_model, load_aux, load_data,
                                    served_part)
-from model.simulate_oracles import GoldOracle, buy_labels, make_llm_oracle
+from model.simulate_oracles import PICKERS, GoldOracle, PreLabels, buy_labels, make_llm_oracle
 
-# Human price: a LOWER bound, so the LLM saving we report is a floor. Amazon SageMaker Ground
-# Truth's Mechanical Turk rate for named-entity labelling is $0.012 per text unit per worker, with
-# 3 workers per object by default for consensus (tabulated at
-# https://www.wring.co/blog/aws-sagemaker-ground-truth-pricing-guide, 2026): 3 x 0.012 = $0.036.
-# Annotators fluent in Hausa/Yoruba cost more than an anonymous crowd.
-HUMAN_COST_PER_SENTENCE = 0.036
+ROUTE_PER_USD = "llm+route-per-usd"
+PRELABEL = "prelabel+"   # oracle name prefix of the pre-label + review arms, + the picker
 
 
 def model_outputs(data: Data, model: Any, X: Sequence) -> ModelOutputs:
@@ -72,6 +83,17 @@ class Config:
     fake_llm: str | None = None
     llm_samples: int = 3
     human_cost_per_sentence: float = HUMAN_COST_PER_SENTENCE
+    review_ratio_correct: float = REVIEW_RATIO_CORRECT
+    review_ratio_edit: float = REVIEW_RATIO_EDIT
+    llm_profile: str | None = None          # model.simulate_cost.PROFILES: persona + prices
+    llm_price_in_per_1m: float | None = None   # None: the profile's, else LLM_PRICE_IN_PER_1K's
+    llm_price_out_per_1m: float | None = None
+    budgets: list[float] = field(default_factory=lambda: list(DEFAULT_BUDGETS))
+    max_cost_usd: float | None = None       # an arm stops after its first round above this
+    prelabel_pickers: list[str] = field(default_factory=list)
+    prelabel_fraction: float = 0.5          # of the non-seed pool, pre-labelled up front
+    route_per_dollar: bool = False
+    route_wrong_penalty: float = 1.0        # fit_thresholds_per_dollar's wrong_penalty
     random_extend: list[int] = field(default_factory=list)
     aux_data: list[str] = field(default_factory=list)  # CoNLL files always trained on, never bought
     aux_max: int | None = None                         # seeded sample of them (None: all)
@@ -87,10 +109,41 @@ class Config:
         if not self.random_arm:
             strategies = [s for s in strategies if s != "random"]
         arms = [(s, o) for o in self.oracles for s in strategies]
+        informed = [s for s in strategies if s != "random"] or ["random"]
         if self.routing:
-            arms += [(s, "llm+route") for s in strategies if s != "random"] or \
-                    [("random", "llm+route")]
+            arms += [(s, "llm+route") for s in informed]
+        if self.route_per_dollar:
+            arms += [(s, ROUTE_PER_USD) for s in informed]
+        arms += [(s, PRELABEL + p) for p in self.prelabel_pickers for s in informed]
         return arms
+
+    def language(self) -> str:
+        """The data folder's name (``hau``, ``yor`` ...): the key of a profile's figures."""
+        return Path(self.data).name
+
+    def persona(self) -> str | None:
+        """The fake-server persona: ``fake_llm`` when given (e.g. ``noisy-0.1`` with a profile's
+        prices), else the profile's for this language (e.g. ``systematic-0.509``), else None."""
+        if self.fake_llm or not self.llm_profile:
+            return self.fake_llm
+        return get_profile(self.llm_profile).persona(self.language())
+
+    def cost_model(self) -> CostModel:
+        """Prices: explicit ones, else the profile's, else the ``LLM_PRICE_*`` settings."""
+        import os
+
+        from model.llm.config import LLMConfig
+        env = LLMConfig.from_env(os.environ)
+        p_in, p_out = env.price_in_per_1k * 1000, env.price_out_per_1k * 1000
+        if self.llm_profile:
+            prof = get_profile(self.llm_profile)
+            prof.score(self.language())  # a language the profile has no figure for: an error
+            p_in, p_out = prof.price_in_per_1m, prof.price_out_per_1m
+        return CostModel(self.human_cost_per_sentence, self.review_ratio_correct,
+                         self.review_ratio_edit,
+                         p_in if self.llm_price_in_per_1m is None else self.llm_price_in_per_1m,
+                         p_out if self.llm_price_out_per_1m is None else self.llm_price_out_per_1m,
+                         self.llm_samples, self.llm_profile)
 
 
 def _fit(cfg: Config, data: Data, idx: Sequence[int], labels: dict[int, list], seed: int) -> Any:
@@ -100,23 +153,62 @@ def _fit(cfg: Config, data: Data, idx: Sequence[int], labels: dict[int, list], s
                      word_clusters=cfg.word_clusters, ner_backbone=cfg.ner_backbone)
 
 
+def _fresh_counts(n_seed: int) -> dict[str, int]:
+    """Label counters of one arm; the seed set is labelled by humans from scratch."""
+    return {"human": n_seed, "reviewed_correct": 0, "reviewed_edit": 0, "llm": 0,
+            "auto_accepted": 0, "llm_failed": 0, "llm_correct_tokens": 0, "llm_tokens_total": 0}
+
+
+def _row(cost: CostModel, strategy_name: str, oracle_name: str, seed: int, r: int,
+         labelled: Sequence[int], n_tokens: np.ndarray, counts: dict[str, int], llm: Any,
+         metrics: dict[str, float], fit_s: float, pool_left: int) -> dict:
+    """One round's record: labels by source, test metrics, cumulative dollars by the cost model."""
+    usage = llm.usage() if llm is not None and oracle_name != "gold" else {}
+    reviewed = counts["reviewed_correct"] + counts["reviewed_edit"]
+    human_usd = cost.human(counts["human"]) + cost.review(counts["reviewed_correct"],
+                                                          counts["reviewed_edit"])
+    llm_usd = float(usage.get("cost_usd", 0.0))
+    return {"strategy": strategy_name, "oracle": oracle_name, "seed": seed, "round": r,
+            "n_labeled": len(labelled), "n_tokens_labeled": int(n_tokens[list(labelled)].sum()),
+            "n_human": counts["human"] + reviewed, "n_human_scratch": counts["human"],
+            "n_reviewed": reviewed, "n_reviewed_correct": counts["reviewed_correct"],
+            "n_llm": counts["llm"], "n_auto_accepted": counts["auto_accepted"],
+            "n_llm_failed": counts["llm_failed"],
+            "llm_label_token_acc": (counts["llm_correct_tokens"] / counts["llm_tokens_total"])
+            if counts["llm_tokens_total"] else None,
+            **metrics, "llm_tokens_in": usage.get("tokens_in", 0),
+            "llm_tokens_out": usage.get("tokens_out", 0), "llm_cost_usd": llm_usd,
+            "human_cost_usd": human_usd, "total_cost_usd": human_usd + llm_usd,
+            "n_pool_left": int(pool_left), "fit_s": round(fit_s, 2)}
+
+
+def _over_budget(cfg: Config, row: dict) -> bool:
+    """An arm stops once it has spent more than ``max_cost_usd``: every budget up to it is read."""
+    return cfg.max_cost_usd is not None and row["total_cost_usd"] > cfg.max_cost_usd
+
+
 def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed: int,
             seed_idx: np.ndarray, oracles: dict[str, Any], progress: Any = None) -> list[dict]:
     """One learning curve; returns one row per round."""
+    if oracle_name.startswith(PRELABEL):
+        return run_prelabel_arm(cfg, data, strategy_name, oracle_name, seed, seed_idx, oracles,
+                                progress)
     rng = np.random.default_rng(1000 + seed)
     strategy = get_strategy(strategy_name, seed=seed) if strategy_name == "random" \
         else get_strategy(strategy_name)
     gold = oracles["gold"]
+    cost = cfg.cost_model()
     labels: dict[int, list] = {int(i): gold.label(int(i)) for i in seed_idx}  # human seed set
     labelled = [int(i) for i in seed_idx]
-    counts = {"human": len(labelled), "llm": 0, "auto_accepted": 0, "llm_failed": 0,
-              "llm_correct_tokens": 0, "llm_tokens_total": 0}
+    counts = _fresh_counts(len(labelled))
+    llm = oracles.get("llm")
     if oracle_name != "gold":
-        oracles["llm"].start_arm(f"{strategy_name}-{oracle_name}-seed{seed}")
+        llm.start_arm(f"{strategy_name}-{oracle_name}-seed{seed}")
     fixed = cfg.min_consistency is not None and cfg.min_agreement is not None
     policy = RoutingPolicy(cfg.min_consistency, cfg.min_agreement) if fixed \
         else RoutingPolicy.never()
-    evidence: list[tuple[float, float, float]] = []  # reviewed: (consistency, agreement, quality)
+    # reviewed tasks: (consistency, agreement, LLM quality, review price)
+    evidence: list[tuple[float, float, float, float]] = []
     rows = []
     n_tokens = _token_counts(data)
     targets = _targets(cfg, strategy_name, len(labelled))
@@ -125,28 +217,13 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
         model = _fit(cfg, data, labelled, labels, seed)
         fit_s = time.perf_counter() - t0
         metrics = evaluate(data, served_part(model))
-        llm = oracles.get("llm")
-        usage = llm.usage() if llm is not None and oracle_name != "gold" else {}
-        rows.append({"strategy": strategy_name, "oracle": oracle_name, "seed": seed, "round": r,
-                     "n_labeled": len(labelled), "n_tokens_labeled": int(n_tokens[labelled].sum()),
-                     "n_human": counts["human"], "n_llm": counts["llm"],
-                     "n_auto_accepted": counts["auto_accepted"],
-                     "n_llm_failed": counts["llm_failed"],
-                     "llm_label_token_acc": (counts["llm_correct_tokens"]
-                                             / counts["llm_tokens_total"])
-                     if counts["llm_tokens_total"] else None,
-                     **metrics, "llm_tokens_in": usage.get("tokens_in", 0),
-                     "llm_tokens_out": usage.get("tokens_out", 0),
-                     "llm_cost_usd": usage.get("cost_usd", 0.0),
-                     "human_cost_usd": counts["human"] * cfg.human_cost_per_sentence,
-                     "fit_s": round(fit_s, 2)})
+        pool = np.setdiff1d(np.arange(len(data.X)), labelled)
+        rows.append(_row(cost, strategy_name, oracle_name, seed, r, labelled, n_tokens,
+                         counts, llm, metrics, fit_s, pool.size))
         if progress is not None:
             progress.update(1)
             progress.set_postfix(arm=f"{strategy_name}/{oracle_name}", f1=f"{metrics['f1']:.3f}")
-        if r == len(targets):
-            break
-        pool = np.setdiff1d(np.arange(len(data.X)), labelled)
-        if pool.size == 0:
+        if r == len(targets) or pool.size == 0 or _over_budget(cfg, rows[-1]):
             break
         t1 = time.perf_counter()
         outputs = model_outputs(data, model, data.X)  # lazy: random never computes it
@@ -155,13 +232,80 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
         rows[-1]["query_s"] = round(time.perf_counter() - t1, 2)
         assert not set(map(int, picked)) & set(labelled), "an item was queried twice"
         assert len(set(map(int, picked))) == len(picked), "duplicate items in one batch"
-        buy_labels(data, oracle_name, [int(i) for i in picked], served_part(model), oracles, policy, labels,
-                   counts, evidence)
-        if oracle_name == "llm+route" and not fixed:  # thresholds from live agreement figures
-            c, a, q = (np.array(v) for v in zip(*evidence)) if evidence else ([], [], [])
-            policy = fit_thresholds(c, a, q, cfg.route_target, min_support=20)
+        buy_labels(data, oracle_name, [int(i) for i in picked], served_part(model), oracles,
+                   policy, labels, counts, evidence, cost)
+        if oracle_name.startswith("llm+route") and not fixed:  # thresholds from live evidence
+            policy = _refit_policy(cfg, oracle_name, evidence, rows[-1], llm,
+                                   len(labelled) + len(picked) - len(seed_idx))
             rows[-1]["policy"] = json.dumps(policy.to_dict())
         labelled.extend(int(i) for i in picked)
+    return rows
+
+
+def _refit_policy(cfg: Config, oracle_name: str, evidence: list[tuple[float, float, float, float]],
+                  row: dict, llm: Any, n_sent_to_llm: int) -> RoutingPolicy:
+    """``llm+route``: the loosest thresholds reaching ``route_target`` (``fit_thresholds``);
+    ``llm+route-per-usd``: the most label value per dollar (``fit_thresholds_per_dollar``), with
+    the LLM's measured cost per sentence so far."""
+    c, a, q, rc = (np.array(v) for v in zip(*evidence)) if evidence else ([], [], [], [])
+    if oracle_name != ROUTE_PER_USD:
+        return fit_thresholds(c, a, q, cfg.route_target, min_support=20)
+    per_sentence = llm.usage()["cost_usd"] / max(n_sent_to_llm, 1)
+    row["llm_cost_per_sentence"] = per_sentence
+    return fit_thresholds_per_dollar(c, a, q, rc, per_sentence,
+                                     wrong_penalty=cfg.route_wrong_penalty, min_support=20)
+
+
+def run_prelabel_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed: int,
+                     seed_idx: np.ndarray, oracles: dict[str, Any],
+                     progress: Any = None) -> list[dict]:
+    """Pre-label + review: the LLM labels ``prelabel_fraction`` of the non-seed pool up front
+    (a seeded sample; its dollars are in round 0), the model trains on the human seed set + every
+    LLM label + the reviews, and each round humans review ``batch_size`` pre-labelled tasks the
+    picker chooses (a review replaces the LLM label with gold, paid at the review price). A
+    reviewed task is never picked again (asserted in ``PreLabels.review``)."""
+    picker = PICKERS[oracle_name[len(PRELABEL):]]
+    rng = np.random.default_rng(1000 + seed)
+    strategy = get_strategy(strategy_name, seed=seed) if strategy_name == "random" \
+        else get_strategy(strategy_name)
+    gold, llm = oracles["gold"], oracles["llm"]
+    cost = cfg.cost_model()
+    llm.start_arm(f"{strategy_name}-{oracle_name}-seed{seed}")
+    labels: dict[int, list] = {int(i): gold.label(int(i)) for i in seed_idx}
+    counts = _fresh_counts(len(labels))
+    rest = np.setdiff1d(np.arange(len(data.X)), seed_idx)
+    k = int(round(cfg.prelabel_fraction * rest.size))
+    pre_idx = np.sort(np.random.default_rng(2000 + seed).choice(rest, k, replace=False))
+    pre = PreLabels(data, pre_idx, llm)
+    counts["llm_failed"] = len(pre.failed)
+    for i, tags in pre.tags.items():
+        labels[i] = tags
+        g = gold.label(i)
+        counts["llm_correct_tokens"] += sum(a == b for a, b in zip(tags, g))
+        counts["llm_tokens_total"] += len(g)
+    labelled = [int(i) for i in seed_idx] + sorted(pre.tags)
+    n_tokens = _token_counts(data)
+    rows = []
+    for r in range(cfg.rounds + 1):
+        counts["llm"] = len(pre.tags) - len(pre.reviewed)  # LLM labels still in the training set
+        t0 = time.perf_counter()
+        model = _fit(cfg, data, labelled, labels, seed)
+        fit_s = time.perf_counter() - t0
+        metrics = evaluate(data, served_part(model))
+        candidates = pre.candidates()
+        rows.append(_row(cost, strategy_name, oracle_name, seed, r, labelled, n_tokens,
+                         counts, llm, metrics, fit_s, candidates.size))
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(arm=f"{strategy_name}/{oracle_name}", f1=f"{metrics['f1']:.3f}")
+        if r == cfg.rounds or candidates.size == 0 or _over_budget(cfg, rows[-1]):
+            break
+        t1 = time.perf_counter()
+        picked = picker(pre, candidates, min(cfg.batch_size, candidates.size), served_part(model),
+                        model_outputs(data, model, data.X), strategy, np.array(labelled), rng)
+        rows[-1]["query_s"] = round(time.perf_counter() - t1, 2)
+        assert set(picked) <= set(map(int, candidates)), "a picker chose outside its candidates"
+        pre.review(picked, gold, labels, counts)
     return rows
 
 
@@ -201,13 +345,18 @@ def run(cfg: Config) -> dict[str, Any]:
     if cfg.jobs > 1 and needs_llm:
         raise ValueError("--jobs > 1 needs gold oracles only (an LLM oracle holds a server "
                          "connection and a cache that processes cannot share)")
+    cost = cfg.cost_model()  # fails fast on an unknown profile or a language it lacks
+    for p in cfg.prelabel_pickers:
+        if p not in PICKERS:
+            raise ValueError(f"unknown pre-label picker {p!r}; expected one of {sorted(PICKERS)}")
     data = load_data(cfg.task, cfg.data, cfg.max_pool, cfg.max_test)
     if cfg.aux_data:
         load_aux(data, cfg.aux_data, cfg.aux_max)
     oracles: dict[str, Any] = {"gold": GoldOracle(data.Y)}
     if needs_llm:
         oracles["llm"] = make_llm_oracle(data, cfg.data, cfg.llm_model, cfg.llm_samples,
-                                         cfg.fake_llm, str(Path(cfg.out) / "llm_store"))
+                                         cfg.persona(), str(Path(cfg.out) / "llm_store"),
+                                         (cost.llm_price_in_per_1m, cost.llm_price_out_per_1m))
     t0 = time.perf_counter()
     full = cfg.full_f1 if cfg.full_f1 is not None else full_data_f1(cfg, data)
     full_s = time.perf_counter() - t0
@@ -224,7 +373,8 @@ def run(cfg: Config) -> dict[str, Any]:
     result = {"config": asdict(cfg), "pool_size": len(data.X), "test_size": len(data.X_test),
               "full_data_f1": full, "full_data_f1_given": cfg.full_f1 is not None,
               "full_data_fit_s": round(full_s, 1), "aux_size": len(data.X_aux),
-              "pool_only_full_data_f1": pool_only, "rows": rows}
+              "pool_only_full_data_f1": pool_only, "cost_model": cost.to_dict(),
+              "llm_persona": cfg.persona() if needs_llm else None, "rows": rows}
     result["summary"] = summarise(result)
     write_outputs(result, Path(cfg.out))
     return result
@@ -241,7 +391,8 @@ def _run_all(cfg: Config, data: Data, arms: list[tuple[str, str]], oracles: dict
              tqdm: Any) -> list[dict]:
     """Every (seed, arm) run, in order; with ``cfg.jobs > 1`` in forked worker processes."""
     runs = [(seed, s, o) for seed in cfg.seeds for s, o in arms]
-    total = sum(len(_targets(cfg, s, cfg.seed_size)) + 1 for _, s, _ in runs)
+    total = sum((cfg.rounds if o.startswith(PRELABEL) else len(_targets(cfg, s, cfg.seed_size)))
+                + 1 for _, s, o in runs)
     with tqdm(total=total, desc="simulate", unit="round") as bar:
         if cfg.jobs <= 1 or len(runs) == 1:
             return [row for seed, s, o in runs
@@ -333,6 +484,37 @@ def build_parser() -> argparse.ArgumentParser:
                         "workers x $0.012, SageMaker Ground Truth's NER rate per unit and worker "
                         "(https://www.wring.co/blog/aws-sagemaker-ground-truth-pricing-guide); "
                         "a lower bound, fluent annotators cost more")
+    p.add_argument("--review-ratio-correct", type=float, default=REVIEW_RATIO_CORRECT,
+                   help="price of reviewing a pre-annotation that needs no edit, as a share of "
+                        "the from-scratch price (default 0.5: Ganchev et al. 2007 cut NER effort "
+                        "by up to 58 %% with accept/reject decisions)")
+    p.add_argument("--review-ratio-edit", type=float, default=REVIEW_RATIO_EDIT,
+                   help="the same for a pre-annotation that needs edits (default 1.0: no saving "
+                        "claimed)")
+    p.add_argument("--llm-profile", choices=sorted(PROFILES), default=None,
+                   help="a published LLM's quality and list prices (model/simulate_cost.py): "
+                        "sets the --fake-llm persona for the data's language (unless --fake-llm "
+                        "is given) and the LLM prices")
+    p.add_argument("--llm-price-in", type=float, default=None, metavar="USD_PER_1M",
+                   help="LLM input price per 1M tokens (default: the profile's, else "
+                        "LLM_PRICE_IN_PER_1K x 1000)")
+    p.add_argument("--llm-price-out", type=float, default=None, metavar="USD_PER_1M")
+    p.add_argument("--budgets", type=float, nargs="+", default=list(DEFAULT_BUDGETS),
+                   metavar="USD", help="budgets the summary reads each arm's F1 at")
+    p.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                   help="stop an arm after its first round that spent more than this (with a "
+                        "large --rounds: every arm runs until the budget or the pool is spent)")
+    p.add_argument("--prelabel", nargs="+", default=[], choices=sorted(PICKERS),
+                   metavar="PICKER", help=f"pre-label + review arms, one per picker: "
+                                          f"{', '.join(sorted(PICKERS))}")
+    p.add_argument("--prelabel-fraction", type=float, default=0.5,
+                   help="share of the non-seed pool the LLM pre-labels up front")
+    p.add_argument("--route-per-dollar", action="store_true",
+                   help=f"add an {ROUTE_PER_USD} arm: routing thresholds for the most label "
+                        f"value per dollar")
+    p.add_argument("--route-wrong-penalty", type=float, default=1.0,
+                   help="per-dollar routing: how much a wrong LLM span un-teaches (1: it undoes "
+                        "a right one; 0: plain quality per dollar)")
     p.add_argument("--out", default="benchmarks/out/simulate")
     return p
 
@@ -356,12 +538,24 @@ def config_from_args(a: argparse.Namespace) -> Config:
                   min_agreement=a.min_agreement, route_target=a.route_target, llm_model=a.llm_model, fake_llm=a.fake_llm,
                   llm_samples=a.llm_samples, human_cost_per_sentence=a.human_cost_per_sentence,
                   random_extend=a.random_extend, aux_data=a.aux_data, aux_max=a.aux_max,
-                  jobs=a.jobs,
-                  out=a.out)
+                  jobs=a.jobs, review_ratio_correct=a.review_ratio_correct,
+                  review_ratio_edit=a.review_ratio_edit, llm_profile=a.llm_profile,
+                  llm_price_in_per_1m=a.llm_price_in, llm_price_out_per_1m=a.llm_price_out,
+                  budgets=a.budgets, max_cost_usd=a.max_cost, prelabel_pickers=a.prelabel,
+                  prelabel_fraction=a.prelabel_fraction, route_per_dollar=a.route_per_dollar,
+                  route_wrong_penalty=a.route_wrong_penalty, out=a.out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 < args.prelabel_fraction <= 1:
+        parser.error(f"--prelabel-fraction must be in (0, 1], got {args.prelabel_fraction}")
+    if args.llm_profile:
+        try:
+            get_profile(args.llm_profile).score(Path(args.data).name)
+        except ValueError as e:
+            parser.error(str(e))
     try:
         import torch
         torch.set_num_threads(1)

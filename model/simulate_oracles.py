@@ -8,7 +8,14 @@ wrong length) comes back as ``None`` and is counted by the simulation - never si
 
 ``buy_labels`` is one round's purchase for an arm: gold, LLM, or LLM with routing (accept where
 the LLM is self-consistent and the local model agrees, else a human; the human-reviewed tasks are
-recorded as evidence for re-fitting the thresholds).
+recorded as evidence for re-fitting the thresholds). A human who gets a task the LLM labelled
+*reviews* its pre-annotation and is paid the cost model's review price (``CostModel.review_price``:
+cheaper when the pre-annotation was already right); a task the LLM failed on is labelled from
+scratch.
+
+``PreLabels`` + ``PICKERS`` are the pre-label + review policy: the LLM labels a large part of the
+pool up front, the model trains on those labels, and each round humans review the pre-labelled
+tasks a picker chooses (a review replaces the LLM label with the gold one).
 """
 from __future__ import annotations
 
@@ -20,9 +27,10 @@ import numpy as np
 
 from model.active.disagreement import span_agreement
 from model.active.routing import RoutingPolicy, route
+from model.simulate_cost import CostModel
 
 __all__ = ["GoldOracle", "LLMOracle", "make_llm_oracle", "vote", "buy_labels",
-           "spans_for_routing"]
+           "spans_for_routing", "same_labels", "PreLabels", "PICKERS"]
 
 Labels = list[str]
 
@@ -98,11 +106,13 @@ _LANGUAGES = {"hau": "Hausa", "yor": "Yoruba", "swa": "Swahili", "ibo": "Igbo", 
 
 
 def make_llm_oracle(data: Any, data_dir: str, model_name: str | None, samples: int,
-                    fake_persona: str | None = None, store_dir: str = "benchmarks/out/llm_store"
-                    ) -> LLMOracle:
+                    fake_persona: str | None = None, store_dir: str = "benchmarks/out/llm_store",
+                    prices_per_1m: tuple[float, float] | None = None) -> LLMOracle:
     """An LLM oracle on the endpoint of the ``LLM_*`` environment variables, or - with
     ``fake_persona`` (e.g. ``noisy-0.14``) - on the in-process fake server of ``tests.fakellm``
     loaded with the dataset's own gold labels, so a noisy LLM can be simulated offline.
+    ``prices_per_1m`` (input, output USD per 1M tokens, e.g. an LLM profile's list prices)
+    replaces ``LLM_PRICE_*``, so the reported ``cost_usd`` is the profile's.
     """
     import dataclasses
     import os
@@ -128,6 +138,9 @@ def make_llm_oracle(data: Any, data_dir: str, model_name: str | None, samples: i
         raise RuntimeError("--oracle llm needs LLM_API_KEY and LLM_BASE_URL, or --fake-llm")
     lang = _LANGUAGES.get(Path(data_dir).name, cfg.language)
     cfg = dataclasses.replace(cfg, samples=samples, language=lang)
+    if prices_per_1m is not None:
+        cfg = dataclasses.replace(cfg, price_in_per_1k=prices_per_1m[0] / 1000,
+                                  price_out_per_1k=prices_per_1m[1] / 1000)
     if data.task == "ner":
         def annotate(ann: Any, batch: list[Any]) -> list[tuple[Labels | None, float, dict]]:
             res = ann.tag_tokens([list(x) for x in batch], data.labels, n_samples=samples,
@@ -166,8 +179,10 @@ def make_llm_oracle(data: Any, data_dir: str, model_name: str | None, samples: i
 
 def buy_labels(data: Any, oracle_name: str, picked: list[int], model: Any,
                oracles: dict[str, Any], policy: RoutingPolicy, labels: dict[int, list],
-               counts: dict[str, int], evidence: list[tuple[float, float, float]]) -> None:
-    """Label ``picked`` with the arm's oracle, updating ``labels`` and the counters."""
+               counts: dict[str, int], evidence: list[tuple[float, float, float, float]],
+               cost: CostModel) -> None:
+    """Label ``picked`` with the arm's oracle, updating ``labels`` and the counters. Routing
+    arms record, per reviewed task, (consistency, agreement, LLM quality, review price)."""
     gold = oracles["gold"]
     if oracle_name == "gold":
         for i in picked:
@@ -176,7 +191,8 @@ def buy_labels(data: Any, oracle_name: str, picked: list[int], model: Any,
         return
     llm = oracles["llm"]
     results = llm.label_many(picked)  # [(tags or None, consistency)]
-    if oracle_name == "llm+route":
+    routed = oracle_name.startswith("llm+route")
+    if routed:
         ok = [k for k, (tags, _) in enumerate(results) if tags is not None]
         llm_spans, model_spans = spans_for_routing(data, model, [picked[k] for k in ok],
                                                     [results[k][0] for k in ok])
@@ -184,25 +200,113 @@ def buy_labels(data: Any, oracle_name: str, picked: list[int], model: Any,
         accepted = {ok[j] for j in np.flatnonzero(accept)}
         for j, k in enumerate(ok):  # the human reviews the rejected ones: record LLM quality
             if k not in accepted:
-                human = spans_for_routing(data, None, [picked[k]], [gold.label(picked[k])])[0]
+                g = gold.label(picked[k])
+                human = spans_for_routing(data, None, [picked[k]], [g])[0]
                 evidence.append((results[k][1], float(agreement[j]),
-                                 span_agreement(llm_spans[j], human[0])))
+                                 span_agreement(llm_spans[j], human[0]),
+                                 cost.review_price(same_labels(data, results[k][0], g))))
     else:
         accepted = {k for k, (tags, _) in enumerate(results) if tags is not None}
     for k, i in enumerate(picked):
         tags = results[k][0]
-        if tags is None:
+        g = gold.label(i)
+        labels[i] = list(tags) if k in accepted else g
+        if tags is None:  # the LLM failed on it: a human labels it from scratch, and is paid
             counts["llm_failed"] += 1
-        if k in accepted:
-            labels[i] = list(tags)
+            counts["human"] += 1
+        elif k in accepted:
             counts["llm"] += 1
-            counts["auto_accepted"] += oracle_name == "llm+route"
-            g = gold.label(i)
+            counts["auto_accepted"] += routed
             counts["llm_correct_tokens"] += sum(a == b for a, b in zip(tags, g))
             counts["llm_tokens_total"] += len(g)
-        else:  # routed to a human, or the LLM failed on it: a human labels it, and is paid
-            labels[i] = gold.label(i)
-            counts["human"] += 1
+        else:  # routed to a human, who reviews the LLM's pre-annotation
+            counts["reviewed_correct" if same_labels(data, tags, g) else "reviewed_edit"] += 1
+
+
+def same_labels(data: Any, a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether a pre-annotation needs no edit: the same entities (NER, strict spans after BIO
+    repair) or the same choices (text classification)."""
+    if data.task == "ner":
+        return _entities(a) == _entities(b)
+    return list(a) == list(b)
+
+
+class PreLabels:
+    """The LLM's up-front pre-annotations of part of the pool, and which of them humans reviewed.
+
+    ``tags[i]`` / ``consistency[i]`` for every pool item the LLM labelled; items it failed on are
+    in ``failed`` (counted, never labelled silently). ``review(idx)`` replaces the LLM labels of
+    ``idx`` with gold in ``labels``; an item can be reviewed once (asserted).
+    """
+
+    def __init__(self, data: Any, idx: Sequence[int], llm: LLMOracle):
+        self.data = data
+        self.tags: dict[int, Labels] = {}
+        self.consistency: dict[int, float] = {}
+        self.failed: list[int] = []
+        for i, (tags, cons) in zip(idx, llm.label_many(list(idx))):
+            if tags is None:
+                self.failed.append(int(i))
+            else:
+                self.tags[int(i)], self.consistency[int(i)] = list(tags), float(cons)
+        self.reviewed: set[int] = set()
+
+    def candidates(self) -> np.ndarray:
+        """Pre-labelled items no human has reviewed yet, in pool order."""
+        return np.array(sorted(set(self.tags) - self.reviewed), dtype=np.int64)
+
+    def review(self, idx: Sequence[int], gold: GoldOracle, labels: dict[int, list],
+               counts: dict[str, int]) -> None:
+        idx = [int(i) for i in idx]
+        assert not set(idx) & self.reviewed, "an item was reviewed twice"
+        assert len(set(idx)) == len(idx), "duplicate items in one review batch"
+        for i in idx:
+            g = gold.label(i)
+            counts["reviewed_correct" if same_labels(self.data, self.tags[i], g)
+                   else "reviewed_edit"] += 1
+            labels[i] = g
+            self.reviewed.add(i)
+
+
+# A picker chooses which ``n`` of the pre-labelled, unreviewed ``candidates`` humans review:
+# ``pick(pre, candidates, n, model, outputs, strategy, labelled, rng) -> item ids``.
+Picker = Callable[..., list[int]]
+
+
+def _pick_uncertainty(pre: PreLabels, candidates: np.ndarray, n: int, model: Any, outputs: Any,
+                      strategy: Any, labelled: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """The arm's query strategy on the local model (trained on the LLM labels too)."""
+    return [int(i) for i in strategy.query(outputs, candidates, n, indices_labeled=labelled,
+                                           rng=rng)]
+
+
+def _lowest_first(scores: np.ndarray, candidates: np.ndarray, n: int,
+                  rng: np.random.Generator) -> list[int]:
+    """The ``n`` candidates of lowest score; ties broken by a seeded shuffle."""
+    order = np.lexsort((rng.permutation(len(candidates)), scores))
+    return [int(candidates[j]) for j in order[:n]]
+
+
+def _pick_self_consistency(pre: PreLabels, candidates: np.ndarray, n: int, model: Any,
+                           outputs: Any, strategy: Any, labelled: np.ndarray,
+                           rng: np.random.Generator) -> list[int]:
+    """Lowest LLM self-consistency first: the samples disagreed, the label is likeliest wrong."""
+    scores = np.array([pre.consistency[int(i)] for i in candidates])
+    return _lowest_first(scores, candidates, n, rng)
+
+
+def _pick_disagreement(pre: PreLabels, candidates: np.ndarray, n: int, model: Any, outputs: Any,
+                       strategy: Any, labelled: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """Lowest strict span agreement between the LLM's pre-annotation and the local model."""
+    idx = [int(i) for i in candidates]
+    llm_spans, model_spans = spans_for_routing(pre.data, model, idx, [pre.tags[i] for i in idx])
+    scores = np.array([span_agreement(a, b) for a, b in zip(llm_spans, model_spans)])
+    return _lowest_first(scores, candidates, n, rng)
+
+
+PICKERS: dict[str, Picker] = {"uncertainty": _pick_uncertainty,
+                              "self_consistency": _pick_self_consistency,
+                              "disagreement": _pick_disagreement}
 
 
 def spans_for_routing(data: Any, model: Any, idx: list[int], llm_labels: list[list[str]]

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from model.simulate_cost import DEFAULT_BUDGETS, CostModel, at_budgets, best_at, format_point
+
 __all__ = ["summarise", "write_outputs", "format_summary", "plot_curves", "merge_runs",
            "extend_run", "add_arms"]
 
@@ -98,8 +100,17 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     gold = [a for a in arms.values() if a["oracle"] == "gold" and a["strategy"] != "random"]
     reached = [a for a in gold if a["labels_to_95"]]
     best = min(reached, key=lambda a: a["labels_to_95"]) if reached else None
+    budgets = [float(b) for b in result["config"].get("budgets") or DEFAULT_BUDGETS]
+    points = at_budgets(result["rows"], budgets)
+    for key, p in points.items():
+        arms[key]["at_budget"] = {str(b): v for b, v in p.items()}
+    best_per_budget = {}
+    for b in budgets:
+        top = best_at(points, b) if points else None
+        best_per_budget[str(b)] = None if top is None else {"arm": top[0], **top[1]}
     return {"full_data_f1": full, "target_f1": target, "pool_size": pool, "arms": arms,
-            "best_gold_strategy": best["strategy"] if best else None}
+            "best_gold_strategy": best["strategy"] if best else None, "budgets": budgets,
+            "best_at_budget": best_per_budget}
 
 
 # how a continuation may differ from the run it continues without measuring something else
@@ -113,11 +124,16 @@ def _check_same_experiment(earlier: dict, later: dict, may_differ: tuple[str, ..
     ``same_seeds``, that ran other seeds (a continuation of the saved run's arms)."""
     if same_seeds and sorted(later["config"]["seeds"]) != sorted(earlier["config"]["seeds"]):
         raise ValueError("a continuation must run the saved run's seeds")
+    from dataclasses import asdict
+
+    from model.simulate import Config
     skip = set(_RUN_ONLY) | set(may_differ)
     a, b = earlier["config"], later["config"]
-    # a key one config lacks counts as None: results saved before a field existed (aux_max,
-    # say) still combine with runs that have it at its None default
-    diff = sorted(k for k in (a.keys() | b.keys()) - skip if a.get(k) != b.get(k))
+    # a key one config lacks counts as its default: results saved before a field existed
+    # (aux_max, budgets, say) still combine with runs that have it at its default
+    default = json.loads(json.dumps(asdict(Config())))
+    diff = sorted(k for k in (a.keys() | b.keys()) - skip
+                  if a.get(k, default.get(k)) != b.get(k, default.get(k)))
     if diff:
         raise ValueError(f"cannot combine runs of different configurations (differ in {diff})")
 
@@ -216,7 +232,31 @@ def format_summary(result: dict[str, Any]) -> str:
                          f"{a['final_n_llm']:.0f} LLM-labelled, {a['final_n_human']:.0f} by humans, "
                          f"{a['final_n_llm_failed']:.0f} LLM failures; LLM label token accuracy "
                          f"{'-' if acc is None else f'{acc:.3f}'}")
+    lines += format_budgets(result)
     return "\n".join(lines)
+
+
+def format_budgets(result: dict[str, Any]) -> list[str]:
+    """The cost model, then F1 at each budget per arm and the best arm per budget (empty for
+    results saved before costs were recorded)."""
+    s = result["summary"]
+    arms = {k: a for k, a in s["arms"].items() if "at_budget" in a}
+    if not arms:
+        return []
+    budgets = s["budgets"]
+    cost = result.get("cost_model")
+    lines = [CostModel(**cost).describe() if cost else "cost model: not recorded",
+             "| F1 at budget | " + " | ".join(f"${b:g}" for b in budgets) + " |",
+             "|---|" + "---|" * len(budgets)]
+    for key, a in arms.items():
+        lines.append(f"| {key} | " + " | ".join(format_point(a["at_budget"][str(b)])
+                                                 for b in budgets) + " |")
+    best = []
+    for b in budgets:
+        v = s["best_at_budget"][str(b)]
+        best.append(f"${b:g}: " + ("-" if not v else f"{v['arm']} {format_point(v)}"))
+    lines.append("best policy at each budget: " + "; ".join(best))
+    return lines
 
 
 def plot_curves(result: dict[str, Any], path: Path) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from model.active.disagreement import span_agreement
 
-__all__ = ["RoutingPolicy", "route", "fit_thresholds"]
+__all__ = ["RoutingPolicy", "route", "fit_thresholds", "fit_thresholds_per_dollar"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +102,57 @@ def fit_thresholds(consistency: np.ndarray | Sequence[float],
                                                + best.min_agreement):
                 best = cand
     return best if best is not None else RoutingPolicy.never(support=0)
+
+
+def fit_thresholds_per_dollar(consistency: np.ndarray | Sequence[float],
+                              agreement: np.ndarray | Sequence[float],
+                              llm_quality: np.ndarray | Sequence[float],
+                              review_cost: np.ndarray | Sequence[float], llm_cost: float,
+                              wrong_penalty: float = 1.0, min_support: int = 20) -> RoutingPolicy:
+    """The policy with the most expected label value per dollar on the reviewed tasks.
+
+    Rule. Every queried task costs ``llm_cost`` (the LLM labels it whatever happens). A task the
+    policy accepts keeps the LLM labels, whose value is ``q - wrong_penalty * (1 - q)`` for its
+    LLM quality ``q`` (strict span F1 vs the human): the right share teaches, the wrong share
+    un-teaches (``wrong_penalty`` 1: a wrong span undoes a right one; 0: plain quality per
+    dollar, which accepts nearly everything because an LLM label is so cheap). A task it rejects
+    is reviewed by a human at ``review_cost`` (its price under the cost model: cheaper when the
+    LLM was right) and has value 1. Over the reviewed tasks (the evidence) the rule maximises
+    ``mean value / mean cost`` among "accept nothing" and every observed threshold pair that
+    accepts at least ``min_support`` tasks (ties: the stricter pair). With fewer than
+    ``min_support`` reviewed tasks it returns :meth:`RoutingPolicy.never`.
+
+    Unlike :func:`fit_thresholds` (a fixed quality target), this trades quality for money: with a
+    good, cheap LLM it accepts widely, with a poor one it reviews everything. The evidence only
+    grows from rejected tasks, as in :func:`fit_thresholds`.
+    """
+    c = np.asarray(consistency, dtype=np.float64)
+    a = np.asarray(agreement, dtype=np.float64)
+    q = np.asarray(llm_quality, dtype=np.float64)
+    r = np.asarray(review_cost, dtype=np.float64)
+    if not (c.shape == a.shape == q.shape == r.shape):
+        raise ValueError("consistency, agreement, llm_quality and review_cost must have equal "
+                         "shapes")
+    if c.size < min_support:
+        return RoutingPolicy.never(support=0)
+    value_llm = q - wrong_penalty * (1.0 - q)
+
+    def per_dollar(acc: np.ndarray) -> float:
+        value = np.where(acc, value_llm, 1.0).mean()
+        cost = llm_cost + np.where(acc, 0.0, r).mean()
+        return float(value / cost) if cost > 0 else math.inf
+
+    best, best_v = RoutingPolicy.never(support=0), per_dollar(np.zeros(c.shape, dtype=bool))
+    for t1 in np.unique(c):
+        for t2 in np.unique(a):
+            acc = (c >= t1) & (a >= t2)
+            k = int(acc.sum())
+            if k < min_support:
+                continue
+            v = per_dollar(acc)
+            stricter = best.accepts_nothing or t1 + t2 > best.min_consistency + best.min_agreement
+            if v > best_v + 1e-12 or (abs(v - best_v) <= 1e-12 and not best.accepts_nothing
+                                      and stricter):
+                best, best_v = RoutingPolicy(float(t1), float(t2), float(q[acc].mean()),
+                                             k / c.size, k), v
+    return best

@@ -27,6 +27,12 @@ Suites (each one run <= ~15 min on 2 shared cores; run them one at a time):
   crf_<lang>, tagger_<lang>, session_<model>_<lang>: the defaults on five languages (see below)
   defaults  the table of the crf_/tagger_ runs (per language, and medians over the languages)
   stability the F1 of consecutive versions in the session_ runs, and the largest drop
+  cost_<lang>_<profile>  (lang hau yor swa; profile afrobench-gpt-4o, paper-fewshot) the policies
+            at equal cost: gold AL, LLM-only AL, routing (quality target and per dollar), pre-label
+            + review with three pickers; the fake LLM reproduces the profile's quality, prices are
+            the profile's; every arm runs until it has spent $20 or its pool
+  cost      benchmarks/results/cost.md from the cost_ runs: F1 at each budget per policy, the
+            best policy vs gold AL, and the paper's headline tested as stated
 
 Each suite writes benchmarks/out/simulate_al/<suite>/{simulation.csv,json,learning_curves.png}.
 """
@@ -133,6 +139,24 @@ for _lang in DEFAULT_LANGS:
             batch_size=50, rounds=8, random_extend=[], full_f1=1.0, **CAPS)
 
 
+# Policies at equal cost (model.simulate_cost). Sized for 2 shared cores: pool 1,000, test 500,
+# seed sets of 50 random sentences, batches of 100, each arm until it spent COST_MAX_USD or its
+# pool (the LLM-only arms run out of pool first: an LLM label costs ~1/10 of a human one).
+COST_LANGS = ("hau", "yor", "swa")
+COST_PROFILES = ("afrobench-gpt-4o", "paper-fewshot")
+COST_BUDGETS = [2.5, 5.0, 10.0, 20.0]
+COST_MAX_USD = 20.0
+for _lang in COST_LANGS:
+    for _profile in COST_PROFILES:
+        SUITES[f"cost_{_lang}_{_profile}"] = dict(
+            data=f"{NER}/{_lang}", model="crf", strategies=["least_confidence"],
+            oracles=["gold", "llm"], routing=True, route_per_dollar=True,
+            prelabel_pickers=["uncertainty", "self_consistency", "disagreement"],
+            prelabel_fraction=0.5, llm_profile=_profile, llm_samples=3, seed_size=50,
+            batch_size=100, rounds=40, random_extend=[], max_pool=1000, max_test=500,
+            full_f1=1.0, budgets=COST_BUDGETS, max_cost_usd=COST_MAX_USD)
+
+
 def overhead(n_tasks: int = 10_000, repeats: int = 3) -> dict[str, float]:
     """Seconds to score n_tasks and turn scores into queue values, per strategy (median)."""
     from model.active import ModelOutputs, get_strategy, queue_scores, strategy_names
@@ -157,7 +181,7 @@ def overhead(n_tasks: int = 10_000, repeats: int = 3) -> dict[str, float]:
 
 
 def run_suite(name: str, seeds: list[int], add: bool = False, extend: int | None = None,
-              arms: list[str] | None = None) -> dict:
+              arms: list[str] | None = None, fake_llm: str | None = None) -> dict:
     """Run a suite; with ``add``, run only the seeds its saved result lacks (its full-data F1
     reused) and merge them into it; with ``extend``, re-run its strategy arms to ``extend`` rounds
     on its seeds (random arm kept, shared rounds checked to match); with ``arms``, run these
@@ -169,6 +193,8 @@ def run_suite(name: str, seeds: list[int], add: bool = False, extend: int | None
     if continues and prev is None:
         raise SystemExit(f"no saved result for {name} under {OUT / name} to add to or extend")
     params = dict(SUITES[name])
+    if fake_llm:  # e.g. noisy-0.1 before a profile's persona exists; recorded in the config
+        params["fake_llm"] = fake_llm
     if prev:
         params["full_f1"] = prev["full_data_f1"]
         if extend or arms:
@@ -359,10 +385,73 @@ def stability() -> str:
     return "\n".join(lines)
 
 
+def cost_report() -> str:
+    """benchmarks/results/cost.md: per language and profile, F1 at each budget per policy, the
+    best policy and its gain vs gold AL at the same budget, and the paper's headline as stated:
+    does LLM-in-the-loop reach >= 95 % of gold AL's F1 at <= 1/5 of its cost?"""
+    from model.simulate_cost import CostModel, at_budgets, best_at, format_point
+    lines = ["# Policies at equal cost", "",
+             "`python -m benchmarks.simulate_al cost_<lang>_<profile> --seeds 0 1 2`, then "
+             "`python -m benchmarks.simulate_al cost`. F1 at a budget = test F1 of the last round "
+             "whose total (human + LLM) cost fits it, mean over seeds; an arm that ran out of pool "
+             "first shows where it ended (never extrapolated). Gold AL = least confidence with "
+             "human labels from scratch.", ""]
+    for lang in COST_LANGS:
+        for profile in COST_PROFILES:
+            r = _load(f"cost_{lang}_{profile}")
+            if not r:
+                continue
+            budgets = r["config"]["budgets"]
+            pts = at_budgets(r["rows"], budgets)
+            gold_key = next((k for k in pts if k.endswith("/gold") and not k.startswith("random/")),
+                            None)
+            lines += [f"## {lang}, {profile} (persona {r.get('llm_persona')}, seeds "
+                      f"{r['config']['seeds']}, pool {r['pool_size']}, test {r['test_size']})", "",
+                      CostModel(**r["cost_model"]).describe(), "",
+                      "| policy | " + " | ".join(f"${b:g}" for b in budgets) + " |",
+                      "|---|" + "---|" * len(budgets)]
+            lines += [f"| {k} | " + " | ".join(format_point(p[b]) for b in budgets) + " |"
+                      for k, p in pts.items()]
+            lines.append("")
+            for b in budgets:
+                top = best_at(pts, b)
+                g = pts[gold_key][b] if gold_key else None
+                gain = "" if not (top and g and g["f1"] is not None) else \
+                    f" ({top[1]['f1'] - g['f1']:+.3f} vs gold AL {format_point(g)})"
+                lines.append(f"- best at ${b:g}: " + ("-" if top is None else
+                                                      f"{top[0]} {format_point(top[1])}{gain}"))
+            if gold_key:
+                lines.append(_headline(r["rows"], pts, gold_key, budgets))
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _headline(rows: list[dict], pts: dict, gold_key: str, budgets: list[float]) -> str:
+    """The paper's claim at gold AL's best measured point (largest budget it spent in full):
+    an LLM-in-the-loop arm with >= 95 % of that F1 at <= 1/5 of that cost?"""
+    from model.simulate_cost import at_budgets, format_point
+    ok = [b for b in budgets if pts[gold_key][b]["f1"] is not None]
+    if not ok:
+        return "- headline: gold AL has no point within the budgets"
+    g = pts[gold_key][ok[-1]]
+    fifth = g["cost"] / 5
+    llm = {k: v[fifth] for k, v in at_budgets(rows, [fifth]).items()
+           if not k.endswith("/gold") and v[fifth]["f1"] is not None}
+    if not llm:
+        return (f"- headline (>= 95 % of gold AL's {g['f1']:.3f} at <= 1/5 of its ${g['cost']:.2f}"
+                f" = ${fifth:.2f}): NO - no LLM policy has a round within ${fifth:.2f}")
+    arm, p = max(llm.items(), key=lambda kv: kv[1]["f1"])
+    met = p["f1"] >= 0.95 * g["f1"]
+    return (f"- headline (>= 95 % of gold AL's {g['f1']:.3f} at <= 1/5 of its ${g['cost']:.2f} = "
+            f"${fifth:.2f}): {'YES' if met else 'NO'} - best LLM policy {arm} "
+            f"{format_point(p)} = {100 * p['f1'] / g['f1']:.1f} % of gold AL")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.simulate_al", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", choices=["overhead", *SUITES, "report", "defaults", "stability"])
+    p.add_argument("suite", choices=["overhead", *SUITES, "report", "defaults", "stability",
+                                     "cost"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--add", action="store_true",
                    help="run only the seeds the suite's saved result lacks and merge them into it")
@@ -372,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arms", nargs="+", default=None, metavar="STRATEGY",
                    help="run these strategies on the saved result's seeds and add them beside "
                         "its arms (its random arm kept; e.g. a new strategy on a slow model)")
+    p.add_argument("--fake-llm", default=None, metavar="PERSONA",
+                   help="override the suite's fake-LLM persona (e.g. noisy-0.1), prices kept")
     args = p.parse_args(argv)
     if sum(map(bool, (args.add, args.extend, args.arms))) > 1:
         p.error("--add, --extend and --arms are separate continuations: use one at a time")
@@ -390,8 +481,14 @@ def main(argv: list[str] | None = None) -> int:
         print(defaults_table())
     elif args.suite == "stability":
         print(stability())
+    elif args.suite == "cost":
+        md = cost_report()
+        out = Path("benchmarks/results/cost.md")
+        out.write_text(md + "\n", encoding="utf-8")
+        print(md)
+        print(f"wrote {out}")
     else:
-        run_suite(args.suite, args.seeds, args.add, args.extend, args.arms)
+        run_suite(args.suite, args.seeds, args.add, args.extend, args.arms, args.fake_llm)
     return 0
 
 

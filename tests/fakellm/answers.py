@@ -16,11 +16,11 @@ HABITS = {"reasoning", "reasoning-field", "python", "gpe", "folded", "no-id"}
 _ONTONOTES = {"LOC": ("GPE", "FAC"), "PER": ("PERSON", "PERSON")}
 
 
-def habit_content(sents, gold, labels, personas, seed) -> tuple[str, str | None]:
+def habit_content(sents, gold, labels, personas, seed, profile=None) -> tuple[str, str | None]:
     """``(content, reasoning_content)`` for the personas of real models' habits (``HABITS``)."""
     answer, draft = [], []
     for sid, toks in sents:
-        tags = P.corrupt_tags(toks, gold.tags_for(toks, labels), labels, personas, seed)
+        tags = P.corrupt_tags(toks, gold.tags_for(toks, labels), labels, personas, seed, profile)
         ents = entities_from_tags(toks, tags)
         for k, e in enumerate(ents):
             if "gpe" in personas and e["label"] in _ONTONOTES:
@@ -46,7 +46,8 @@ def habit_content(sents, gold, labels, personas, seed) -> tuple[str, str | None]
     return content, None
 
 
-def ner_content(sents, gold, labels, personas, seed, reask) -> tuple[str, list[tuple]]:
+def ner_content(sents, gold, labels, personas, seed, reask, profile=None
+                ) -> tuple[str, list[tuple]]:
     """The reply text and the char ranges to mark uncertain (for logprobs)."""
     low: list[tuple[int, int]] = []
     if "wrong-length" in personas and not reask:
@@ -60,7 +61,7 @@ def ner_content(sents, gold, labels, personas, seed, reask) -> tuple[str, list[t
     out = '{"sentences": ['
     for si, (sid, toks) in enumerate(sents):
         gtags = gold.tags_for(toks, labels)
-        tags = P.corrupt_tags(toks, gtags, labels, personas, seed)
+        tags = P.corrupt_tags(toks, gtags, labels, personas, seed, profile)
         gold_ents = {(e["first"], e["last"], e["label"])
                      for e in entities_from_tags(toks, gtags)}
         ents = entities_from_tags(toks, tags)
@@ -91,6 +92,7 @@ class GoldIndex:
     of a longer text spanning several gold sentences."""
 
     def __init__(self, gold: dict) -> None:
+        self.sentences = [(list(toks), list(tags)) for toks, tags in gold.items()]
         parts, self.owner, self.starts, self.tags = [], [], [], []
         pos = 0
         for toks, tags in gold.items():

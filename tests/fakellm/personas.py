@@ -1,12 +1,21 @@
 """Deterministic model behaviours for the fake OpenAI server, chosen by the request's model name.
 
 A model name is one or more personas joined by ``+``, e.g. ``perfect``, ``noisy-0.14``,
-``slow-200+noisy-0.1``, ``ratelimit-2``. Every random choice is seeded by (sentence, seed), so a
-given request always gets the same answer and sample k differs from sample k+1.
+``slow-200+noisy-0.1``, ``ratelimit-2``, ``slow-10+systematic-0.5``. Every random choice is
+seeded by (sentence, seed) - for ``systematic-*`` mostly by the entity's surface form - so a given
+request always gets the same answer and sample k differs from sample k+1.
 
 Answer-shaping personas (the NER gold tags are corrupted, then serialised):
   perfect        the gold answer in the requested format
-  noisy-<p>      each token's tag replaced by another one with probability p
+  noisy-<p>      each token's tag replaced by another one with probability p (i.i.d.: voting
+                 over samples removes most of it)
+  systematic-<F> errors as real LLMs make them (tests/fakellm/systematic.py: missed entities,
+                 ORG/LOC confusions, boundary slips, spurious capitalised words), keyed by the
+                 surface form so they repeat in every sentence and sample (~10 % sample-dependent); the
+                 intensity is calibrated by the server so that sample 0's strict entity F1 on
+                 the gold it holds is F, e.g. ``systematic-0.509`` (GPT-4o zero-shot hau)
+  systematic-acc-<A> the same, calibrated to entity-token accuracy A (gold non-O tokens with
+                 exactly the gold tag; the paper's metric), e.g. ``systematic-acc-0.90``
   inconsistent   seed % 3: 0 gold, 1 the last entity missing, 2 the first entity relabelled
   wrong-length   the paper's ``{"output": [[token, tag], ...]}`` with one token skipped
                  (a re-ask, which carries the parser's error, gets the gold answer)
@@ -50,7 +59,9 @@ from collections.abc import Sequence
 KNOWN = {"perfect", "noisy", "inconsistent", "wrong-length", "unknown-tags", "prose", "garbage",
          "truncated", "slow", "ratelimit", "error500", "timeout", "no-logprobs", "no-schema",
          "no-n", "reasoning", "reasoning-field", "python", "gpe", "folded", "no-id", "refusal",
-         "content-filter", "no-usage", "html", "badkey", "llamacpp"}
+         "content-filter", "no-usage", "html", "badkey", "llamacpp", "systematic",
+         "systematic-acc"}
+_TARGETS = {"systematic", "systematic-acc"}  # calibrated: the argument is a target in (0, 1]
 _MANGLE = {"PER": "PERSON", "LOC": "location", "ORG": "B-ORG", "DATE": "date"}
 
 
@@ -74,6 +85,10 @@ def parse_model(name: str) -> dict[str, float]:
             continue
         raise ValueError(f"The model `{name}` does not exist or you do not have access to it. "
                          f"(fake server personas: {sorted(KNOWN)})")
+    targets = _TARGETS & out.keys()
+    if len(targets) > 1 or any(not 0.0 < out[t] <= 1.0 for t in targets):
+        raise ValueError(f"The model `{name}` does not exist: one of systematic-<F> or "
+                         f"systematic-acc-<A>, with a target in (0, 1]")
     return out
 
 
@@ -83,8 +98,15 @@ def rng_for(*parts) -> random.Random:
 
 
 def corrupt_tags(tokens: Sequence[str], gold: Sequence[str], labels: Sequence[str],
-                 personas: dict[str, float], seed: int) -> list[str]:
+                 personas: dict[str, float], seed: int, profile=None) -> list[str]:
+    """``profile``: the calibrated ``systematic.Profile`` the server found for the systematic
+    personas (required with them; applied first, the other corruptions on top)."""
     tags = list(gold)
+    if _TARGETS & personas.keys():
+        if profile is None:
+            raise ValueError("systematic personas need the server's calibrated profile")
+        from tests.fakellm.systematic import corrupt
+        tags = corrupt(tokens, tags, labels, profile, seed)
     if "noisy" in personas:
         p = personas["noisy"]
         rng = rng_for("noisy", tuple(tokens), seed)

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from model.llm.prompts import MAX_TEXT_CHARS, REASK_MARKER, SENTENCES_MARKER, TEXT_MARKER
 from tests.fakellm import personas as P
 from tests.fakellm.answers import HABITS, GoldIndex, habit_content, logprobs, ner_content
+from tests.fakellm.systematic import Calibrator
 
 MAX_BODY = 2_000_000
 MAX_N = 16
@@ -53,6 +54,7 @@ LLAMACPP_FORMAT_ERROR = ("[{'type': 'literal_error', 'loc': ('body', 'response_f
 class FakeLLM:
     def __init__(self, gold: dict) -> None:
         self.ner_gold = GoldIndex({k: v for k, v in gold.items() if isinstance(k, tuple)})
+        self.calibrator = Calibrator(self.ner_gold.sentences)  # systematic-<F> personas
         self.cls_gold = {k[:MAX_TEXT_CHARS]: ([v] if isinstance(v, str) else list(v))
                          for k, v in gold.items() if isinstance(k, str)}
         self.lock = threading.Lock()
@@ -175,11 +177,13 @@ class FakeLLM:
             labels = [t[2:] for t in m.group(1).split(", ") if t.startswith("B-")] if m else []
             with self.lock:
                 self.stats["sentences"] += len(sents)
+            profile = self.calibrator.profile(personas, labels)  # None unless systematic-*
             if HABITS & personas.keys():
                 (content, reasoning), low = habit_content(sents, self.ner_gold, labels, personas,
-                                                          seed), []
+                                                          seed, profile), []
             else:
-                content, low = ner_content(sents, self.ner_gold, labels, personas, seed, reask)
+                content, low = ner_content(sents, self.ner_gold, labels, personas, seed, reask,
+                                           profile)
         elif "\n" + TEXT_MARKER + "\n" in user:
             text = user.rsplit("\n" + TEXT_MARKER + "\n", 1)[1]
             m = re.search(r"Allowed labels: (\[.*?\])\.?\n", user)

@@ -9,7 +9,7 @@ alone, and Label Studio's own timeouts as the bar):
 
 The model is trained here (``--n-train`` sentences of MasakhaNER 2.0 hau/train), published with
 ``ModelStore.save_version`` into a temporary MODEL_DIR; training triggered by the burst reads its
-annotations from the fake Label Studio API of ``tests/faults/fakels.py``.
+annotations from the fake Label Studio API of ``devtools/fakels.py``.
 Writes ``benchmarks/out/backend.json`` and ``benchmarks/results/backend.md``.
 """
 from __future__ import annotations
@@ -100,8 +100,8 @@ def timed(fn) -> float:
 
 
 def run(args) -> dict:
-    from backend.ls_process import free_port
-    from tests.faults.fakels import FakeLabelStudio
+    from devtools.ls_process import free_port
+    from devtools.fakels import FakeLabelStudio
     from tests.faults.harness import event, hausa
 
     out: dict = {"machine": machine(), "args": vars(args)}

@@ -2,7 +2,7 @@
 gunicorn backend, reported as one table (the tests assert; this counts).
 
 1. webhook storm: N annotation events from T threads for one project (fake Label Studio API of
-   ``tests/faults/fakels.py``) -> answered inside LS's 1 s timeout, trainings run, annotations lost;
+   ``devtools/fakels.py``) -> answered inside LS's 1 s timeout, trainings run, annotations lost;
 2. crashes: SIGKILL of the backend during ``fit`` (restart, old version must answer at once, the
    job must be retried) and K SIGKILLs of a process looping ``ModelStore.save_version`` at random
    moments (no partial version may ever be listed) -> injected / recovered;
@@ -215,7 +215,7 @@ def probe_phase(work: Path, tiny_model: Path | None) -> dict:
     from urllib.parse import unquote
 
     from backend.app import create_app
-    from backend.ls_process import free_port
+    from devtools.ls_process import free_port
     from backend.settings import Settings
     from tests.conftest import NER_CONFIG, REPO, BackendProcess
     from tests.faults.conftest import seed_version
@@ -387,7 +387,7 @@ def run(args) -> dict:
     import torch
 
     from tests.conftest import BackendProcess
-    from tests.faults.fakels import FakeLabelStudio
+    from devtools.fakels import FakeLabelStudio
     from tests.faults.harness import FAST_TRAINING
 
     torch.set_num_threads(1)
@@ -464,7 +464,7 @@ def report(o: dict) -> str:
         f"{m['loadavg_end'][0]:.1f} at the end (4 other engineers were using the same 2 cores at the time). "
         "Backend: gunicorn via `python -m backend serve` (1 worker, 8 threads, in-process job queue), basic auth on, "
         "webhooks under the secret prefix, debug logging and the access log on; Label Studio's API played by "
-        f"`tests/faults/fakels.py`. Phases run: {o['args']['phases']}.", "",
+        f"`devtools/fakels.py`. Phases run: {o['args']['phases']}.", "",
         "| fault | figure |", "|---|---|",
     ]
     if all(k in o for k in ("storm", "crash_fit", "crash_save")):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tests.fakellm.testing import HAU_DEV, NER_SPEC, SHARED, gold_slice, make_annotator, span_f1
+from devtools.fakellm.testing import HAU_DEV, NER_SPEC, SHARED, gold_slice, make_annotator, span_f1
 
 RECOVERABLE = ["wrong-length", "unknown-tags", "prose", "truncated", "ratelimit",
                "no-logprobs+no-schema", "no-n", "noisy-0.14", "inconsistent"]
@@ -40,7 +40,7 @@ UNRECOVERABLE = ["garbage", "error500", "timeout"]
 def start_server_process(gold_file: Path) -> tuple[subprocess.Popen, str]:
     """The fake server in its own process, so that its work does not share the client's GIL
     (in-process, both together saturate at ~30 req/s on two shared cores)."""
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakellm", "--port", "0", "--gold",
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.fakellm", "--port", "0", "--gold",
                              str(gold_file)], stdout=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parents[1])
     line = proc.stdout.readline()
@@ -212,7 +212,7 @@ def budget_runs(base_url: str, texts: list[str], budget: float = 0.1) -> list[di
 
 def predict_load() -> list[dict]:
     from tests.conftest import BackendProcess
-    from tests.fakellm.load import dead_endpoint, predict_storm
+    from tests.faults.llm_load import dead_endpoint, predict_storm
     rows = []
     for kind, kb in (("refused", 100), ("blackhole", 100), ("refused", 4), ("blackhole", 4)):
         url, hole = dead_endpoint(kind)
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     md.write_text(f"""# LLM annotator benchmark
 
 Command: `python -m benchmarks.bench_llm --sentences {args.sentences} --throughput-sentences
-{args.throughput_sentences}`: the fake OpenAI server (`tests/fakellm`, its own process) answers
+{args.throughput_sentences}`: the fake OpenAI server (`devtools/fakellm`, its own process) answers
 sentences of MasakhaNER 2.0 hau dev;
 2 CPU cores shared with other work (1-min load average {load}).
 
@@ -366,7 +366,7 @@ the same sentences again (served from the cache).
 ## Real models' habits (issue 20)
 
 Each persona answers the same gold through a habit real models or serving stacks have
-(`tests/fakellm/personas.py`); `cost_vs_clean` divides by the `perfect` row of the same run.
+(`devtools/fakellm/personas.py`); `cost_vs_clean` divides by the `perfect` row of the same run.
 Reasoning personas bill their reasoning text as completion tokens, as real reasoning models do.
 
 {t4}

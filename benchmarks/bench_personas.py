@@ -7,7 +7,7 @@ the AfroBench zero-shot entity F1 of GPT-4o, Gemini-1.5-pro and Gemma-2-27B wher
 ``systematic-acc-0.90`` (the midpoint of GPT-4-Turbo's 0.87-0.94 token accuracy) - it runs the real
 ``LLMAnnotator.tag_tokens`` with 3 samples against the fake server (its own process, loaded with
 that test set) and reports: single-sample strict entity F1 (seqeval, sample 0), 3-sample voted F1
-(``model.simulate_oracles.vote``), entity-token accuracy (sample 0), mean self-consistency
+(``model.simulation.oracles.vote``), entity-token accuracy (sample 0), mean self-consistency
 (``noisy-0.14`` on the first ``--contrast-limit`` sentences: its replies are slower to serve).
 
 Exit status 1 when a calibrated target is missed by more than ``--tolerance``, a sample failed,
@@ -25,7 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from benchmarks.bench_llm import start_server_process
-from tests.fakellm.testing import LABELS, SHARED, make_annotator
+from devtools.fakellm.testing import LABELS, SHARED, make_annotator
 
 LANGS = ["hau", "yor", "swa", "zul", "lug", "kin", "ibo"]
 # AfroBench zero-shot entity F1 (the issue); GPT-4o's average over MasakhaNER 2.0 (method.md)
@@ -52,7 +52,7 @@ def personas_for(lang: str) -> list[tuple[str, str, str, float | None]]:
 def measure(base_url: str, sents, persona: str, samples: int, store: Path) -> dict:
     from seqeval.metrics import f1_score
 
-    from model.simulate_oracles import vote
+    from model.simulation.oracles import vote
     ann = make_annotator(base_url, store, persona, LLM_TEMPERATURE=0.7, LLM_TIMEOUT_S=30)
     t0 = time.perf_counter()
     runs = ann.tag_tokens([t for t, _ in sents], list(LABELS), n_samples=samples)
@@ -142,10 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         f"the noisy-0.14 contrast on the first {args.contrast_limit or 'all'}), "
         f"the real `LLMAnnotator.tag_tokens` with {args.samples} samples (temperature 0.7) "
         "against the fake OpenAI server in its own process. F1: seqeval strict-span entity F1 of "
-        "sample 0; voted: token-wise majority of the samples (`model.simulate_oracles.vote`); "
+        "sample 0; voted: token-wise majority of the samples (`model.simulation.oracles.vote`); "
         "acc: entity-token accuracy of sample 0 (gold non-O tokens with exactly the gold tag); "
         "consistency: mean self-consistency from `vote`. The calibrated figure is in bold. "
-        "Error process and shares: `tests/fakellm/systematic.py`.",
+        "Error process and shares: `devtools/fakellm/systematic.py`.",
         "",
         "| lang | sentences | persona | source | target | F1 | voted F1 | entity-token acc "
         "| self-consistency | s |",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from backend.ls_process import LabelStudioProcess, free_port
+from devtools.ls_process import LabelStudioProcess, free_port
 from backend.settings import Settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

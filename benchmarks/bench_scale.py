@@ -1,7 +1,7 @@
 """Label Studio at scale: N NER tasks on Label Studio + PostgreSQL, annotated at a human pace
 while the backend retrains from Label Studio's webhooks.
 
-What it does, all real: a PostgreSQL cluster (``backend.ls_process.PostgresCluster``), Label
+What it does, all real: a PostgreSQL cluster (``devtools.ls_process.PostgresCluster``), Label
 Studio 1.23.2 on it, the backend as users run it (gunicorn, ``python -m backend serve``, connected
 in Label Studio's model settings so Label Studio sends the webhooks), N tasks built from the
 MasakhaNER train texts of several languages (repeated with a ``(k)`` suffix past their number),
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import requests
 
-from backend.ls_process import LabelStudioProcess, PostgresCluster, free_port
+from devtools.ls_process import LabelStudioProcess, PostgresCluster, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

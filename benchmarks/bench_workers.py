@@ -36,7 +36,7 @@ CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label v
 
 
 def _free_port() -> int:
-    from backend.ls_process import free_port
+    from devtools.ls_process import free_port
 
     return free_port()
 

@@ -3,7 +3,7 @@
 1. The human reference: pairwise Cohen's kappa, Fleiss' kappa, Krippendorff's alpha, observed
    agreement and pairwise entity F1 per language, on every file in ../shared/data/masakhaner-iaa.
 2. A full selection run (``model.selection``) against the fake OpenAI-compatible server in
-   ``tests/fakellm`` with four candidates whose behaviour is known: ``good`` (persona
+   ``devtools/fakellm`` with four candidates whose behaviour is known: ``good`` (persona
    ``perfect``), ``noisy`` (``noisy-0.3``: 30 % of tags replaced), ``inconsistent`` (runs drop or
    relabel an entity in turn), ``broken`` (``garbage``: never JSON). The rule must pick ``good``
    and explain why each other lost; the LLM figures are printed next to the human ones.
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Human inter-annotator agreement (MasakhaNER multi-annotator files):")
     print(table)
 
-    from tests.fakellm.server import load_gold, start_server
+    from devtools.fakellm.server import load_gold, start_server
 
     # a benchmark measures real calls: no cached answers, no saved runs from an earlier invocation
     for stale in ("llm-store", "candidates"):

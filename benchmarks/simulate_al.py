@@ -139,7 +139,7 @@ for _lang in DEFAULT_LANGS:
             batch_size=50, rounds=8, random_extend=[], full_f1=1.0, **CAPS)
 
 
-# Policies at equal cost (model.simulate_cost). Sized for 2 shared cores: pool 1,000, test 500,
+# Policies at equal cost (model.simulation.cost). Sized for 2 shared cores: pool 1,000, test 500,
 # seed sets of 50 random sentences, batches of 100, each arm until it spent COST_MAX_USD or its
 # pool (the LLM-only arms run out of pool first: an LLM label costs ~1/10 of a human one).
 COST_LANGS = ("hau", "yor", "swa")
@@ -186,8 +186,8 @@ def run_suite(name: str, seeds: list[int], add: bool = False, extend: int | None
     reused) and merge them into it; with ``extend``, re-run its strategy arms to ``extend`` rounds
     on its seeds (random arm kept, shared rounds checked to match); with ``arms``, run these
     strategies on its seeds and add them beside its arms (random arm kept)."""
-    from model.simulate import Config, run
-    from model.simulate_plot import add_arms, extend_run, format_summary, merge_runs, write_outputs
+    from model.simulation.loop import Config, run
+    from model.simulation.report import add_arms, extend_run, format_summary, merge_runs, write_outputs
     continues = add or extend or arms
     prev = _load(name) if continues else None
     if continues and prev is None:
@@ -297,7 +297,7 @@ def report() -> str:
     for name in ("strategies", "yor", "yor_clusters", "swa", "textcat", "llm"):
         r = _load(name)
         if r:
-            from model.simulate_plot import format_summary
+            from model.simulation.report import format_summary
             lines.append(f"## {name}\n{format_summary(r)}")
     return "\n".join(lines)
 
@@ -389,7 +389,7 @@ def cost_report() -> str:
     """benchmarks/results/cost.md: per language and profile, F1 at each budget per policy, the
     best policy and its gain vs gold AL at the same budget, and the paper's headline as stated:
     does LLM-in-the-loop reach >= 95 % of gold AL's F1 at <= 1/5 of its cost?"""
-    from model.simulate_cost import CostModel, at_budgets, best_at, format_point
+    from model.simulation.cost import CostModel, at_budgets, best_at, format_point
     lines = ["# Policies at equal cost", "",
              "`python -m benchmarks.simulate_al cost_<lang>_<profile> --seeds 0 1 2`, then "
              "`python -m benchmarks.simulate_al cost`. F1 at a budget = test F1 of the last round "
@@ -429,7 +429,7 @@ def cost_report() -> str:
 def _headline(rows: list[dict], pts: dict, gold_key: str, budgets: list[float]) -> str:
     """The paper's claim at gold AL's best measured point (largest budget it spent in full):
     an LLM-in-the-loop arm with >= 95 % of that F1 at <= 1/5 of that cost?"""
-    from model.simulate_cost import at_budgets, format_point
+    from model.simulation.cost import at_budgets, format_point
     ok = [b for b in budgets if pts[gold_key][b]["f1"] is not None]
     if not ok:
         return "- headline: gold AL has no point within the budgets"

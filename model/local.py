@@ -72,7 +72,7 @@ class LocalModel:
     first two also learn word classes from the project's raw text (the annotated tasks' and the
     unlabelled ones', ``model.ner.clusters``) unless ``word_clusters`` is False.
 
-    The simulation (``model.simulate``) trains this same object through ``fit_tokens``, which
+    The simulation (``model.simulation``) trains this same object through ``fit_tokens``, which
     ``fit`` calls after tokenising, so a figure it prints is a figure of the served model.
     """
 

@@ -62,7 +62,7 @@ def _required(what: str) -> None:
 def label_studio(request, tmp_path_factory):
     """A real Label Studio 1.23.2 on 127.0.0.1 for the whole session: on SQLite (the quick path),
     or on PostgreSQL with ``LAL_TEST_LS_DB=postgresql`` (every e2e test on production's database)."""
-    from backend.ls_process import LabelStudioProcess, find_label_studio, free_port
+    from devtools.ls_process import LabelStudioProcess, find_label_studio, free_port
 
     if os.environ.get("LAL_TEST_LS_DB", "sqlite") == "postgresql":
         yield request.getfixturevalue("label_studio_pg")
@@ -81,7 +81,7 @@ def label_studio(request, tmp_path_factory):
 def postgres():
     """A throw-away PostgreSQL cluster (Debian's postgresql package; as root it runs as the
     ``postgres`` user) for the session's Label Studio on PostgreSQL."""
-    from backend.ls_process import PostgresCluster
+    from devtools.ls_process import PostgresCluster
 
     try:
         PostgresCluster.bindir()
@@ -95,7 +95,7 @@ def postgres():
 @pytest.fixture(scope="session")
 def label_studio_pg(tmp_path_factory, postgres):
     """A real Label Studio 1.23.2 on PostgreSQL, as production runs it (docker-compose.yml)."""
-    from backend.ls_process import LabelStudioProcess, find_label_studio, free_port
+    from devtools.ls_process import LabelStudioProcess, find_label_studio, free_port
 
     try:
         find_label_studio()
@@ -118,7 +118,7 @@ class BackendProcess:
     """The backend exactly as users run it: gunicorn with backend/gunicorn.conf.py."""
 
     def __init__(self, model_dir: Path, env: dict, port: int | None = None):
-        from backend.ls_process import free_port
+        from devtools.ls_process import free_port
 
         self.model_dir = Path(model_dir)
         self.port = port or free_port()

@@ -1,4 +1,4 @@
-"""The queue writer without a real Label Studio (fake LS, tests/faults/fakels.py): a rotating
+"""The queue writer without a real Label Studio (fake LS, devtools/fakels.py): a rotating
 candidate sample that reaches every task, QUEUE_SIZE predictions per write, superseded ones deleted
 by id, annotated tasks' predictions kept, a failed deletion retried at the next write. The same
 behaviour against the real Label Studio: tests/e2e/test_scale_label_studio.py."""

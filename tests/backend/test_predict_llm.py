@@ -9,7 +9,7 @@ from tests.conftest import NER_CONFIG, shared_path
 
 @pytest.fixture(scope="module")
 def gold():
-    from tests.fakellm.testing import gold_slice
+    from devtools.fakellm.testing import gold_slice
 
     shared_path("data", "masakhaner2", "hau", "dev.txt")
     return gold_slice(6)
@@ -17,7 +17,7 @@ def gold():
 
 @pytest.fixture(scope="module")
 def fake_llm(gold):
-    from tests.fakellm.server import start_server
+    from devtools.fakellm.server import start_server
 
     with start_server(gold[1]) as server:
         yield server

@@ -12,7 +12,7 @@ from tests.conftest import NER_CONFIG, shared_path
 
 @pytest.fixture(scope="module")
 def gold():
-    from tests.fakellm.testing import gold_slice
+    from devtools.fakellm.testing import gold_slice
 
     shared_path("data", "masakhaner2", "hau", "dev.txt")
     return gold_slice(4)
@@ -20,7 +20,7 @@ def gold():
 
 @pytest.fixture(scope="module")
 def fake_llm(gold):
-    from tests.fakellm.server import start_server
+    from devtools.fakellm.server import start_server
 
     with start_server(gold[1]) as server:
         yield server
@@ -74,7 +74,7 @@ def test_unknown_labels_are_reported_in_detail(make_settings, fake_llm, gold):
 
 
 def test_dead_endpoint_trips_the_breaker_and_predict_answers_at_once(make_settings, gold):
-    from backend.ls_process import free_port
+    from devtools.ls_process import free_port
 
     client = _client(make_settings, f"http://127.0.0.1:{free_port()}/v1", "perfect", LLM_BREAKER_FAILURES="2",
                      LLM_MAX_RETRIES="4")

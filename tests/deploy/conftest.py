@@ -24,7 +24,7 @@ def _required(what: str) -> None:
 @pytest.fixture
 def redis_url(tmp_path):
     """A private redis-server (no persistence) for one test."""
-    from backend.ls_process import free_port
+    from devtools.ls_process import free_port
 
     exe = shutil.which("redis-server")
     if not exe:

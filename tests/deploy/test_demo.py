@@ -21,7 +21,7 @@ ARGS = ["--ls-port", "0", "--backend-port", "0", "--tasks", "40", "--seed", "20"
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
-    from backend.ls_process import find_label_studio
+    from devtools.ls_process import find_label_studio
 
     try:
         find_label_studio()
@@ -39,7 +39,7 @@ def _env() -> dict:
 
 def test_demo_headless(demo_dir):
     summary_path = demo_dir / "summary.json"
-    r = subprocess.run([sys.executable, "-m", "backend.demo", "--headless", "--data-dir", str(demo_dir / "d"),
+    r = subprocess.run([sys.executable, "-m", "devtools.demo", "--headless", "--data-dir", str(demo_dir / "d"),
                         "--summary", str(summary_path), *ARGS], cwd=REPO, env=_env(), capture_output=True,
                        text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -58,7 +58,7 @@ def test_demo_headless(demo_dir):
 
 def test_demo_in_a_browser(demo_dir):
     from tests.deploy.browser import Chromium, find_chromium, ls_session_cookie
-    from backend.ls_process import free_port
+    from devtools.ls_process import free_port
 
     exe = find_chromium()
     if not exe:
@@ -66,7 +66,7 @@ def test_demo_in_a_browser(demo_dir):
     if not (demo_dir / "d" / "demo.json").exists():
         pytest.skip("needs test_demo_headless's data dir")
     summary_path = demo_dir / "summary2.json"
-    proc = subprocess.Popen([sys.executable, "-m", "backend.demo", "--data-dir", str(demo_dir / "d"),
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.demo", "--data-dir", str(demo_dir / "d"),
                              "--summary", str(summary_path), *ARGS], cwd=REPO, env=_env(),
                             stdout=open(demo_dir / "demo2.log", "wb"), stderr=subprocess.STDOUT)
     browser = None

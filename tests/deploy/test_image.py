@@ -58,7 +58,7 @@ def test_dockerfile_contract(df):
     assert "--interval" in options and "/health" in " ".join(check)
     # only code and requirements go in: no secrets, no venvs, no local state
     ignored = (REPO / ".dockerignore").read_text().split()
-    for pattern in (".env", ".venv", ".venv-ls", "var", ".git", "tests"):
+    for pattern in (".env", ".venv", ".venv-ls", "var", ".git", "tests", "devtools"):
         assert pattern in ignored
     assert sorted(c.split()[0] for c in df.all("COPY")) == ["backend", "model", "requirements.txt"]
 
@@ -162,7 +162,7 @@ def _image_venv(df: Dockerfile, tmp_path: Path) -> Path:
 def test_image_start_command_serves_health(df, tmp_path, request):
     """COPY backend model -> /app, ENV as in the Dockerfile, CMD as the non-root user: /health
     answers and the HEALTHCHECK command exits 0."""
-    from backend.ls_process import free_port
+    from devtools.ls_process import free_port
 
     venv = _image_venv(df, tmp_path)
     root = Path(tempfile.mkdtemp(prefix="lal-image-"))  # pytest's tmp dirs are 0700: not for uid 10001

@@ -8,7 +8,7 @@ import pytest
 import requests
 from label_studio_sdk.client import LabelStudio
 
-from backend.demo import NER_CONFIG, SAMPLE, _result
+from devtools.demo import NER_CONFIG, SAMPLE, _result
 from model.conll import read_conll
 from model.tokenize import bio_to_spans, join_tokens
 

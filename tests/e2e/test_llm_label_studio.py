@@ -14,8 +14,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 @pytest.fixture
 def fake_llm():
-    from tests.fakellm.server import start_server
-    from tests.fakellm.testing import gold_slice
+    from devtools.fakellm.server import start_server
+    from devtools.fakellm.testing import gold_slice
 
     _, gold, _, _ = gold_slice(30)
     with start_server(gold) as server:

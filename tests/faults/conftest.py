@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.faults.fakels import FakeLabelStudio
+from devtools.fakels import FakeLabelStudio
 from tests.faults.harness import FAST_TRAINING, hausa
 
 

@@ -20,7 +20,7 @@ PERSONAS = {"perfect": True, "ratelimit-1": True, "ratelimit-9": False, "error50
 
 @pytest.fixture(scope="module")
 def fake_llm():
-    from tests.fakellm.server import load_gold, start_server
+    from devtools.fakellm.server import load_gold, start_server
 
     server = start_server(load_gold(conll=str(HAU_TRAIN)))
     yield server
@@ -30,7 +30,7 @@ def fake_llm():
 @pytest.mark.parametrize("persona", list(PERSONAS))
 def test_llm_faults_fall_back_to_the_local_model(persona, fake_llm, make_settings, tiny_model):
     from backend.app import create_app
-    from backend.ls_process import free_port
+    from devtools.ls_process import free_port
 
     base = f"http://127.0.0.1:{free_port()}/v1" if persona == "unreachable" else fake_llm.base_url
     settings = make_settings(PREDICT_SOURCE="both", LLM_BASE_URL=base, LLM_API_KEY="sk-fault-test-key",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakellm.load import dead_endpoint, predict_storm
+from tests.faults.llm_load import dead_endpoint, predict_storm
 
 pytestmark = pytest.mark.slow
 

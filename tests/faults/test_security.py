@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import NER_CONFIG, REPO
-from tests.faults.fakels import FakeLabelStudio
+from devtools.fakels import FakeLabelStudio
 from tests.faults.harness import FAST_TRAINING, HAU_TRAIN, event, hausa, wait_idle
 
 UNSAFE_MODULES = {"pickle", "cPickle", "joblib", "dill", "cloudpickle", "shelve", "marshal"}
@@ -80,7 +80,7 @@ SECRETS = {"LABEL_STUDIO_API_KEY": "lsTok3n-ZQXJ-7781-secret", "BASIC_AUTH_PASS"
 def test_secrets_never_reach_logs_files_or_responses(backend_process, tmp_path):
     """A full session with distinctive secrets (debug logging, access log on, faults that produce
     error messages), then a byte search of everything it wrote and answered."""
-    from tests.fakellm.server import load_gold, start_server
+    from devtools.fakellm.server import load_gold, start_server
 
     fake = FakeLabelStudio(token=SECRETS["LABEL_STUDIO_API_KEY"]).start()
     llm = start_server(load_gold(conll=str(HAU_TRAIN)))
@@ -274,7 +274,7 @@ def test_gunicorn_refuses_half_auth_and_weak_secrets(tmp_path, env, needle):
     import subprocess
     import sys
 
-    from backend.ls_process import free_port
+    from devtools.ls_process import free_port
 
     base = {k: v for k, v in os.environ.items() if k not in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS", "WEBHOOK_SECRET")}
     run_env = {**base, "MODEL_DIR": str(tmp_path / "var"), "PORT": str(free_port()), "HOST": "127.0.0.1", **env}

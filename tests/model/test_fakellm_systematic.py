@@ -19,11 +19,11 @@ from seqeval.metrics import f1_score
 
 from model.conll import read_conll
 from model.ner.spans import bio_entities, repair_bio
-from model.simulate_oracles import vote
-from tests.fakellm import start_server
-from tests.fakellm.personas import corrupt_tags, parse_model
-from tests.fakellm.systematic import Calibrator
-from tests.fakellm.testing import LABELS, SHARED, gold_slice, make_annotator
+from model.simulation.oracles import vote
+from devtools.fakellm import start_server
+from devtools.fakellm.personas import corrupt_tags, parse_model
+from devtools.fakellm.systematic import Calibrator
+from devtools.fakellm.testing import LABELS, SHARED, gold_slice, make_annotator
 
 N = 300
 DATA = SHARED / "data" / "masakhaner2"
@@ -73,7 +73,7 @@ def test_single_sample_f1_meets_the_published_figure(servers, tmp_path, lang):
     target = AFROBENCH_GPT4O[lang]
     gold, samples, _ = _tag(servers, tmp_path, lang, f"systematic-{target}", 1)
     pred = [s[0] for s in samples]
-    f1 = f1_score(gold, pred)  # seqeval's default mode, as model.simulate_models.evaluate
+    f1 = f1_score(gold, pred)  # seqeval's default mode, as model.simulation.data.evaluate
     assert abs(f1 - target) <= 0.02, (lang, f1, target)
     # the errors are of every kind, and spurious spans exist
     g_ents = {(i,) + e for i, g in enumerate(gold) for e in bio_entities(g)}

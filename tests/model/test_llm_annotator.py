@@ -7,8 +7,8 @@ import pytest
 
 from model.llm.annotator import OFF_REASON, LLMAnnotator
 from model.llm.config import LLMConfig
-from tests.fakellm import start_server
-from tests.fakellm.testing import HAU_DEV, NER_SPEC, gold_slice, make_annotator, span_f1
+from devtools.fakellm import start_server
+from devtools.fakellm.testing import HAU_DEV, NER_SPEC, gold_slice, make_annotator, span_f1
 
 N = 10
 

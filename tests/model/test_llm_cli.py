@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from model.llm.__main__ import main
-from tests.fakellm import load_gold, start_server
-from tests.fakellm.testing import HAU_DEV
+from devtools.fakellm import load_gold, start_server
+from devtools.fakellm.testing import HAU_DEV
 
 REPO = Path(__file__).resolve().parents[2]
 

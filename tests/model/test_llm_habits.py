@@ -1,5 +1,5 @@
 """Issue 20 end to end: the annotator against fake-server personas that answer with the habits of
-real models and serving stacks (tests/fakellm/personas.py), through the real openai SDK.
+real models and serving stacks (devtools/fakellm/personas.py), through the real openai SDK.
 
 What users see: every sentence annotated, F1 vs gold equal to a clean run's, cost close to a
 clean run's; errors that cannot be recovered are per-item reasons naming the endpoint, and they
@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.fakellm import start_server
-from tests.fakellm.testing import HAU_DEV, NER_SPEC, gold_slice, make_annotator, span_f1
+from devtools.fakellm import start_server
+from devtools.fakellm.testing import HAU_DEV, NER_SPEC, gold_slice, make_annotator, span_f1
 
 N = 16
 

@@ -14,7 +14,7 @@ from model.llm.cache import ResponseCache, cache_key
 from model.llm.config import ConfigError, LLMConfig
 from model.llm.ledger import BudgetExceeded, Ledger
 from model.llm.prompts import ner_messages, ner_schema
-from tests.fakellm import start_server
+from devtools.fakellm import start_server
 
 TOKS = ["Gwamnan", "jihar", "Kano", "Abba", "Yusuf", "."]
 TAGS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER", "O"]

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from tests.fakellm import llama_cpp
-from tests.fakellm.testing import HAU_DEV, NER_SPEC, gold_slice, make_annotator
+from devtools.fakellm import llama_cpp
+from devtools.fakellm.testing import HAU_DEV, NER_SPEC, gold_slice, make_annotator
 
 pytestmark = pytest.mark.slow
 WHY = llama_cpp.missing()
@@ -21,7 +21,7 @@ WHY = llama_cpp.missing()
 
 @pytest.mark.skipif(WHY is not None, reason=WHY or "")
 def test_real_llama_cpp_server_auto_format_no_timeouts(tmp_path):
-    from backend.ls_process import free_port
+    from devtools.ls_process import free_port
 
     if not HAU_DEV.exists():
         pytest.skip("../shared/data/masakhaner2 not present")

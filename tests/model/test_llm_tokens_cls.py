@@ -6,8 +6,8 @@ import pytest
 from model.llm.fewshot import FewShotSelector, load_examples
 from model.spec import ChoicesControl, NERControl, TaskSpec
 from model.types import Example, Span
-from tests.fakellm import start_server
-from tests.fakellm.testing import HAU_DEV, LABELS, gold_slice, make_annotator
+from devtools.fakellm import start_server
+from devtools.fakellm.testing import HAU_DEV, LABELS, gold_slice, make_annotator
 
 NEWS = ["Kungiyar kwallon kafa ta Kano Pillars ta ci wasa", "Farashin man fetur ya tashi a kasuwa",
         "Likitoci sun yi gargadi kan cutar zazzabi", "Shugaban kasa ya gana da gwamnoni"]

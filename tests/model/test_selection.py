@@ -1,6 +1,6 @@
 """Annotator selection: sampler, candidate files, the choice rule, the report, and the whole run
 (a stub annotator for the bookkeeping, then the real ``LLMAnnotator`` against the fake
-OpenAI-compatible server in ``tests/fakellm``)."""
+OpenAI-compatible server in ``devtools/fakellm``)."""
 from __future__ import annotations
 
 import json
@@ -267,7 +267,7 @@ def _fake_cands(base_url, personas=FAKE_CANDIDATES):
 def fake_server():
     if not HAU_DEV.is_file():
         pytest.skip("shared MasakhaNER data missing")
-    from tests.fakellm.server import load_gold, start_server
+    from devtools.fakellm.server import load_gold, start_server
 
     with start_server(load_gold(str(HAU_DEV))) as srv:
         yield srv

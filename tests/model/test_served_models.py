@@ -29,7 +29,7 @@ def _regions(pred) -> list:
 
 @pytest.fixture
 def pool(tmp_path):
-    from model.simulate_models import load_data
+    from model.simulation.data import load_data
     return load_data("ner", write_synthetic(tmp_path / "data", n_pool=160, entity_share=0.4, n_test=40))
 
 
@@ -39,7 +39,7 @@ def pool(tmp_path):
 ])
 def test_simulation_and_backend_train_the_identical_model(kind, params, env, pool, fake_ls,  # noqa: F811
                                                           ls_env, make_settings, monkeypatch):  # noqa: F811
-    """``python -m model.simulate --model <kind>`` and a retrain through the backend (annotations
+    """``python -m model.simulation --model <kind>`` and a retrain through the backend (annotations
     read from Label Studio, the unlabelled tasks listed for the word classes) give the same
     predictions for the same labels and seed: the figures the simulation prints are the served
     model's. (The tagger's CPU-time cap is lifted here: where it bites depends on the machine's
@@ -48,7 +48,7 @@ def test_simulation_and_backend_train_the_identical_model(kind, params, env, poo
     from model.ner import tagger
     monkeypatch.setitem(tagger.DEFAULTS, "max_seconds", 1e6)
     from backend.model_store import ModelStore
-    from model.simulate import Config, _fit
+    from model.simulation.loop import Config, _fit
     from tests.conftest import NER_CONFIG
 
     labelled = list(range(0, 160, 4))  # 40 labels; the other 120 tasks stay unlabelled

@@ -10,12 +10,12 @@ import pytest
 pytest.importorskip("pycrfsuite")
 
 from model.active.routing import fit_thresholds_per_dollar  # noqa: E402
-from model.simulate import Config, main as simulate_main, run  # noqa: E402
-from model.simulate_cost import (CostModel, at_budgets, f1_at_budget, get_profile,  # noqa: E402
+from model.simulation.loop import Config, main as simulate_main, run  # noqa: E402
+from model.simulation.cost import (CostModel, at_budgets, f1_at_budget, get_profile,  # noqa: E402
                                  mean_at_budget)
-from model.simulate_models import load_data  # noqa: E402
-from model.simulate_oracles import PICKERS, GoldOracle, PreLabels  # noqa: E402
-from model.simulate_plan import main as plan_main  # noqa: E402
+from model.simulation.data import load_data  # noqa: E402
+from model.simulation.oracles import PICKERS, GoldOracle, PreLabels  # noqa: E402
+from model.simulation.plan import main as plan_main  # noqa: E402
 from tests.model.active.test_simulate import _noisy_oracle, write_synthetic  # noqa: E402
 
 PICKER_NAMES = ["uncertainty", "self_consistency", "disagreement"]

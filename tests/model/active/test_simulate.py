@@ -10,10 +10,10 @@ import pytest
 
 pytest.importorskip("sklearn_crfsuite")
 
-from model.simulate import Config, main, run, run_arm  # noqa: E402
-from model.simulate_plot import format_summary  # noqa: E402
-from model.simulate_models import load_data  # noqa: E402
-from model.simulate_oracles import GoldOracle, LLMOracle, vote  # noqa: E402
+from model.simulation.loop import Config, main, run, run_arm  # noqa: E402
+from model.simulation.report import format_summary  # noqa: E402
+from model.simulation.data import load_data  # noqa: E402
+from model.simulation.oracles import GoldOracle, LLMOracle, vote  # noqa: E402
 
 # 12 context cues, each announcing one entity type; a cue is learnable only from its own sentences
 CUES = [("in", "LOC", "before"), ("said", "PER", "after"), ("at", "ORG", "before"),
@@ -175,7 +175,7 @@ def _rows(strategy, f1s, sizes):
 
 
 def test_summary_labels_to_95_and_ratio_to_random():
-    from model.simulate_plot import format_summary, summarise
+    from model.simulation.report import format_summary, summarise
     sizes = [100, 200, 300, 400]
     result = {"full_data_f1": 0.8, "pool_size": 1000, "test_size": 10,
               "config": {"model": "crf", "seeds": [0], "human_cost_per_sentence": 0.036},
@@ -201,7 +201,7 @@ def test_summary_reports_tokens_labelled_and_their_ratio_to_random():
     """A strategy buying long sentences reaches the target with fewer sentences than random but
     pays in tokens: the summary shows both ratios, and results saved before tokens were recorded
     still summarise (no token figures)."""
-    from model.simulate_plot import format_summary, summarise
+    from model.simulation.report import format_summary, summarise
     sizes = [100, 200, 300, 400]
     rows = _rows("total_entropy", [0.5, 0.77, 0.78, 0.79], sizes) \
         + _rows("random", [0.5, 0.6, 0.7, 0.76], sizes)
@@ -271,7 +271,7 @@ def test_auxiliary_corpora_train_every_round_but_are_never_bought(synthetic, tmp
     plain = run(Config(**common, out=str(tmp_path / "plain")))
     data = load_data("ner", synthetic)
     cfg = Config(**common, aux_data=[str(aux / "train.txt")], out=str(tmp_path / "aux_out"))
-    from model.simulate_models import load_aux
+    from model.simulation.data import load_aux
     load_aux(data, cfg.aux_data)
     assert len(data.X_aux) == 301 and data.Y_aux[-1] == ["O", "O"]
     oracle = RecordingOracle(data.Y)
@@ -305,7 +305,7 @@ def test_parallel_jobs_give_the_serial_rows(synthetic, tmp_path):
 
 
 def test_merge_runs_of_other_seeds_recomputes_the_mean_curve():
-    from model.simulate_plot import merge_runs
+    from model.simulation.report import merge_runs
     sizes = [100, 200]
     cfg = {"model": "crf", "human_cost_per_sentence": 0.036, "full_f1": None, "jobs": 1}
 
@@ -316,7 +316,7 @@ def test_merge_runs_of_other_seeds_recomputes_the_mean_curve():
         res = {"full_data_f1": 0.8, "pool_size": 1000, "test_size": 10, "full_data_f1_given": False,
                "config": {**cfg, "seeds": [seed], **extra}, "rows": rows}
         return res
-    from model.simulate_plot import summarise
+    from model.simulation.report import summarise
     first = result(0, [0.70, 0.74], [0.6, 0.7])
     first["summary"] = summarise(first)
     assert first["summary"]["arms"]["least_confidence/gold"]["labels_to_95"] is None  # 0.74 < 0.76
@@ -331,7 +331,7 @@ def test_merge_runs_of_other_seeds_recomputes_the_mean_curve():
 
 
 def test_extend_run_keeps_random_and_checks_the_rounds_both_ran():
-    from model.simulate_plot import extend_run, summarise
+    from model.simulation.report import extend_run, summarise
     cfg = {"model": "crf", "human_cost_per_sentence": 0.036, "seeds": [0], "rounds": 1}
     earlier = {"full_data_f1": 0.8, "pool_size": 1000, "test_size": 10, "full_data_f1_given": False,
                "config": cfg, "rows": _rows("least_confidence", [0.70, 0.74], [100, 200])
@@ -354,7 +354,7 @@ def test_extend_run_keeps_random_and_checks_the_rounds_both_ran():
 
 
 def test_add_arms_puts_a_new_strategy_beside_the_saved_random_arm():
-    from model.simulate_plot import add_arms, summarise
+    from model.simulation.report import add_arms, summarise
     cfg = {"model": "crf", "human_cost_per_sentence": 0.036, "seeds": [0], "rounds": 1,
            "strategies": ["least_confidence"], "random_arm": True}
     earlier = {"full_data_f1": 0.8, "pool_size": 1000, "test_size": 10, "full_data_f1_given": False,

@@ -17,9 +17,9 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from model.llm.prompts import MAX_TEXT_CHARS, REASK_MARKER, SENTENCES_MARKER, TEXT_MARKER
-from tests.fakellm import personas as P
-from tests.fakellm.answers import HABITS, GoldIndex, habit_content, logprobs, ner_content
-from tests.fakellm.systematic import Calibrator
+from devtools.fakellm import personas as P
+from devtools.fakellm.answers import HABITS, GoldIndex, habit_content, logprobs, ner_content
+from devtools.fakellm.systematic import Calibrator
 
 MAX_BODY = 2_000_000
 MAX_N = 16

@@ -1,4 +1,4 @@
-"""Oracles for ``model.simulate``: the gold labels (a human) and an LLM.
+"""Oracles for ``model.simulation``: the gold labels (a human) and an LLM.
 
 The LLM oracle asks ``samples`` times per sentence and votes token by token; its self-consistency
 for a sentence is the mean strict span agreement of the individual runs with the voted labelling
@@ -27,7 +27,7 @@ import numpy as np
 
 from model.active.disagreement import span_agreement
 from model.active.routing import RoutingPolicy, route
-from model.simulate_cost import CostModel
+from model.simulation.cost import CostModel
 
 __all__ = ["GoldOracle", "LLMOracle", "make_llm_oracle", "vote", "buy_labels",
            "spans_for_routing", "same_labels", "PreLabels", "PICKERS"]
@@ -109,7 +109,7 @@ def make_llm_oracle(data: Any, data_dir: str, model_name: str | None, samples: i
                     fake_persona: str | None = None, store_dir: str = "benchmarks/out/llm_store",
                     prices_per_1m: tuple[float, float] | None = None) -> LLMOracle:
     """An LLM oracle on the endpoint of the ``LLM_*`` environment variables, or - with
-    ``fake_persona`` (e.g. ``noisy-0.14``) - on the in-process fake server of ``tests.fakellm``
+    ``fake_persona`` (e.g. ``noisy-0.14``) - on the in-process fake server of ``devtools.fakellm``
     loaded with the dataset's own gold labels, so a noisy LLM can be simulated offline.
     ``prices_per_1m`` (input, output USD per 1M tokens, e.g. an LLM profile's list prices)
     replaces ``LLM_PRICE_*``, so the reported ``cost_usd`` is the profile's.
@@ -125,7 +125,7 @@ def make_llm_oracle(data: Any, data_dir: str, model_name: str | None, samples: i
     cfg = LLMConfig.from_env(os.environ)
     closers = []
     if fake_persona:
-        from tests.fakellm.server import start_server
+        from devtools.fakellm.server import start_server
         gold = ({tuple(x): list(y) for x, y in zip(data.X, data.Y)} if data.task == "ner"
                 else {x: y[0] for x, y in zip(data.X, data.Y)})
         server = start_server(gold)

@@ -1,6 +1,6 @@
 """Offline active-learning simulation: learning curves per strategy, oracle and seed.
 
-Run ``python -m model.simulate --help``. Each arm (strategy x oracle) starts from the same seed set
+Run ``python -m model.simulation --help``. Each arm (strategy x oracle) starts from the same seed set
 per seed, retrains the model from scratch on all labels so far every round, re-scores the whole
 unlabelled pool, buys the next batch from the oracle and records test F1. Random sampling is
 always an arm (weakness 3 of the reference code). Queried items leave the pool, which is asserted
@@ -20,7 +20,7 @@ humans review the ``--batch-size`` pre-labelled tasks the picker chooses (``unce
 arm's strategy on the local model; ``self_consistency``: lowest LLM self-consistency first;
 ``disagreement``: lowest LLM-vs-model span agreement first).
 
-Money (``model.simulate_cost``): every row has cumulative ``human_cost_usd`` (from scratch x
+Money (``model.simulation.cost``): every row has cumulative ``human_cost_usd`` (from scratch x
 price + reviews x price x ratio by correctness), ``llm_cost_usd`` (the annotator's reported
 usage at the ``--llm-profile`` prices) and ``total_cost_usd``; the summary gives each arm's F1 at
 ``--budgets`` (the last round that fits; never extrapolated) and prints the cost model.
@@ -40,11 +40,11 @@ import numpy as np
 from model.active import ModelOutputs, RoutingPolicy, fit_thresholds, get_strategy, strategy_names
 from model.active.routing import fit_thresholds_per_dollar
 from model.active.sampling import entity_rich_sample, random_sample
-from model.simulate_cost import (DEFAULT_BUDGETS, HUMAN_COST_PER_SENTENCE, PROFILES,
+from model.simulation.cost import (DEFAULT_BUDGETS, HUMAN_COST_PER_SENTENCE, PROFILES,
                                  REVIEW_RATIO_CORRECT, REVIEW_RATIO_EDIT, CostModel, get_profile)
-from model.simulate_models import (MODEL_KINDS, Data, evaluate, fit_model, load_aux, load_data,
+from model.simulation.data import (MODEL_KINDS, Data, evaluate, fit_model, load_aux, load_data,
                                    served_part)
-from model.simulate_oracles import PICKERS, GoldOracle, PreLabels, buy_labels, make_llm_oracle
+from model.simulation.oracles import PICKERS, GoldOracle, PreLabels, buy_labels, make_llm_oracle
 
 ROUTE_PER_USD = "llm+route-per-usd"
 PRELABEL = "prelabel+"   # oracle name prefix of the pre-label + review arms, + the picker
@@ -85,7 +85,7 @@ class Config:
     human_cost_per_sentence: float = HUMAN_COST_PER_SENTENCE
     review_ratio_correct: float = REVIEW_RATIO_CORRECT
     review_ratio_edit: float = REVIEW_RATIO_EDIT
-    llm_profile: str | None = None          # model.simulate_cost.PROFILES: persona + prices
+    llm_profile: str | None = None          # model.simulation.cost.PROFILES: persona + prices
     llm_price_in_per_1m: float | None = None   # None: the profile's, else LLM_PRICE_IN_PER_1K's
     llm_price_out_per_1m: float | None = None
     budgets: list[float] = field(default_factory=lambda: list(DEFAULT_BUDGETS))
@@ -340,7 +340,7 @@ def run(cfg: Config) -> dict[str, Any]:
     """Run every arm x seed; write CSV, JSON and PNG under ``cfg.out``; return the result dict."""
     from tqdm import tqdm
 
-    from model.simulate_plot import summarise, write_outputs
+    from model.simulation.report import summarise, write_outputs
     needs_llm = any(o != "gold" for _, o in cfg.arms())
     if cfg.jobs > 1 and needs_llm:
         raise ValueError("--jobs > 1 needs gold oracles only (an LLM oracle holds a server "
@@ -424,7 +424,7 @@ def _run_forked(seed: int, strategy_name: str, oracle_name: str) -> list[dict]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model.simulate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m model.simulation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=["ner", "textcat"], default="ner")
     p.add_argument("--data", default="../shared/data/masakhaner2/hau",
@@ -454,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="live fitting: mean LLM span F1 vs human the accepted tasks must reach")
     p.add_argument("--llm-model", default=None, help="LLM_MODEL override, e.g. noisy-0.14")
     p.add_argument("--fake-llm", default=None, metavar="PERSONA",
-                   help="simulate the LLM offline: the tests.fakellm server with this persona "
+                   help="simulate the LLM offline: the devtools.fakellm server with this persona "
                         "(e.g. noisy-0.14 ~ the paper's 0.86 token accuracy) on the gold labels")
     p.add_argument("--llm-samples", type=int, default=3, help="LLM samples for self-consistency")
     p.add_argument("--seed-size", type=int, default=100)
@@ -492,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the same for a pre-annotation that needs edits (default 1.0: no saving "
                         "claimed)")
     p.add_argument("--llm-profile", choices=sorted(PROFILES), default=None,
-                   help="a published LLM's quality and list prices (model/simulate_cost.py): "
+                   help="a published LLM's quality and list prices (model/simulation/cost.py): "
                         "sets the --fake-llm persona for the data's language (unless --fake-llm "
                         "is given) and the LLM prices")
     p.add_argument("--llm-price-in", type=float, default=None, metavar="USD_PER_1M",
@@ -562,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         pass
     result = run(config_from_args(args))
-    from model.simulate_plot import format_summary
+    from model.simulation.report import format_summary
     print(format_summary(result))
     print(f"wrote {args.out}/simulation.csv, simulation.json, learning_curves.png")
     return 0

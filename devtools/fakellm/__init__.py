@@ -1,4 +1,4 @@
 """A deterministic OpenAI-compatible test server with model "personas" (see ``personas``)."""
-from tests.fakellm.server import ServerHandle, load_gold, start_server
+from devtools.fakellm.server import ServerHandle, load_gold, start_server
 
 __all__ = ["ServerHandle", "load_gold", "start_server"]

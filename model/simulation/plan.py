@@ -14,11 +14,11 @@ good as that figure is for your endpoint: measure it with ``python -m model.sele
 
 Examples::
 
-  python -m model.simulate_plan --data ../shared/data/masakhaner2/hau \\
+  python -m model.simulation.plan --data ../shared/data/masakhaner2/hau \\
       --llm-profile afrobench-gpt-4o --budget 10
-  python -m model.simulate_plan --data ../shared/data/masakhaner2/hau --llm-f1 0.62 \\
+  python -m model.simulation.plan --data ../shared/data/masakhaner2/hau --llm-f1 0.62 \\
       --llm-price-in 0.5 --llm-price-out 1.5 --budget 20
-  python -m model.simulate_plan --from-run benchmarks/out/simulate_al/cost_hau_afrobench-gpt-4o/simulation.json --budget 10
+  python -m model.simulation.plan --from-run benchmarks/out/simulate_al/cost_hau_afrobench-gpt-4o/simulation.json --budget 10
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from model.simulate_cost import (PROFILES, CostModel, at_budgets, best_at, format_point,
+from model.simulation.cost import (PROFILES, CostModel, at_budgets, best_at, format_point,
                                  get_profile)
 
 __all__ = ["main", "plan_lines", "PLAN_PICKERS"]
@@ -54,7 +54,7 @@ def _selection_figures(path: str) -> tuple[float, float, float, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model.simulate_plan", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m model.simulation.plan", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=float, required=True, metavar="USD",
                    help="what you can spend on labels (human + LLM), in US dollars")
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(a: argparse.Namespace, f1: float | None) -> dict[str, Any]:
     """Run the policies until each has spent the budget (or its pool)."""
-    from model.simulate import Config, run
+    from model.simulation.loop import Config, run
     cfg = Config(data=a.data, model="crf", strategies=[a.strategy], oracles=["gold", "llm"],
                  route_per_dollar=True, prelabel_pickers=PLAN_PICKERS, seed_size=a.seed_size,
                  batch_size=a.batch_size, rounds=a.max_rounds, seeds=a.seeds,

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from model.llm.prompts import entities_from_tags
-from tests.fakellm import personas as P
+from devtools.fakellm import personas as P
 
 HIGH, LOW = math.log(0.9995), math.log(0.55)
 

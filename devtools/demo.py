@@ -1,8 +1,8 @@
-"""One-command demo: ``bash scripts/demo.sh`` (= ``python -m backend.demo``).
+"""One-command demo: ``bash scripts/demo.sh`` (= ``python -m devtools.demo``).
 
 Starts a real Label Studio 1.23.2 (its own venv, ``.venv-ls``) and this backend on 127.0.0.1, with
 all state under ``./var/demo``; creates a Hausa NER project from ``../shared/data/masakhaner2/hau``
-(or the hand-written ``backend/demo_sample.conll`` when that folder is absent), connects the
+(or the hand-written ``devtools/demo_sample.conll`` when that folder is absent), connects the
 backend, annotates a few seed tasks with their gold labels so the local model trains, switches the
 project to uncertainty sampling, and prints the URL and login. A newcomer then opens a task and
 sees pre-annotations (local model; the LLM too when ``LLM_API_KEY`` is set) and the ranked queue.
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import requests
 
-from backend.ls_process import REPO, LabelStudioProcess, free_port
+from devtools.ls_process import REPO, LabelStudioProcess, free_port
 
-log = logging.getLogger("backend.demo")
+log = logging.getLogger("devtools.demo")
 TITLE = "Hausa NER (demo)"
 NER_CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER" background="#ffa39e"/>'
               '<Label value="ORG" background="#d3adf7"/><Label value="LOC" background="#91d5ff"/>'
@@ -205,7 +205,7 @@ class Demo:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m backend.demo", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=REPO / "var" / "demo",
                    help="all demo state: Label Studio's database, models, logs (default ./var/demo)")

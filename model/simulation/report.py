@@ -1,4 +1,4 @@
-"""Summaries, files and learning-curve plots for ``model.simulate`` results.
+"""Summaries, files and learning-curve plots for ``model.simulation`` results.
 
 The headline number of an active-learning run is "labels needed to reach 95 % of full-data F1",
 read off the *mean* curve over seeds (a single lucky seed is not a result), with its ratio to
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from model.simulate_cost import DEFAULT_BUDGETS, CostModel, at_budgets, best_at, format_point
+from model.simulation.cost import DEFAULT_BUDGETS, CostModel, at_budgets, best_at, format_point
 
 __all__ = ["summarise", "write_outputs", "format_summary", "plot_curves", "merge_runs",
            "extend_run", "add_arms"]
@@ -126,7 +126,7 @@ def _check_same_experiment(earlier: dict, later: dict, may_differ: tuple[str, ..
         raise ValueError("a continuation must run the saved run's seeds")
     from dataclasses import asdict
 
-    from model.simulate import Config
+    from model.simulation.loop import Config
     skip = set(_RUN_ONLY) | set(may_differ)
     a, b = earlier["config"], later["config"]
     # a key one config lacks counts as its default: results saved before a field existed

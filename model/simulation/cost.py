@@ -1,4 +1,4 @@
-"""The cost model and the LLM profiles of ``model.simulate``: labels are bought with money.
+"""The cost model and the LLM profiles of ``model.simulation``: labels are bought with money.
 
 Nobody buys labels by count; they have a budget. Every simulated round records the cumulative
 human and LLM dollars under :class:`CostModel`, and a run is judged by the F1 each policy reaches

@@ -9,7 +9,7 @@ Answer-shaping personas (the NER gold tags are corrupted, then serialised):
   perfect        the gold answer in the requested format
   noisy-<p>      each token's tag replaced by another one with probability p (i.i.d.: voting
                  over samples removes most of it)
-  systematic-<F> errors as real LLMs make them (tests/fakellm/systematic.py: missed entities,
+  systematic-<F> errors as real LLMs make them (devtools/fakellm/systematic.py: missed entities,
                  ORG/LOC confusions, boundary slips, spurious capitalised words), keyed by the
                  surface form so they repeat in every sentence and sample (~10 % sample-dependent); the
                  intensity is calibrated by the server so that sample 0's strict entity F1 on
@@ -105,7 +105,7 @@ def corrupt_tags(tokens: Sequence[str], gold: Sequence[str], labels: Sequence[st
     if _TARGETS & personas.keys():
         if profile is None:
             raise ValueError("systematic personas need the server's calibrated profile")
-        from tests.fakellm.systematic import corrupt
+        from devtools.fakellm.systematic import corrupt
         tags = corrupt(tokens, tags, labels, profile, seed)
     if "noisy" in personas:
         p = personas["noisy"]

@@ -1,14 +1,14 @@
-"""``python -m tests.fakellm --port 0 --gold FILE.conll [--news FILE.tsv]``: serve until Ctrl-C."""
+"""``python -m devtools.fakellm --port 0 --gold FILE.conll [--news FILE.tsv]``: serve until Ctrl-C."""
 from __future__ import annotations
 
 import argparse
 import time
 
-from tests.fakellm.server import load_gold, start_server
+from devtools.fakellm.server import load_gold, start_server
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m tests.fakellm", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m devtools.fakellm", description=__doc__)
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
     ap.add_argument("--host", default="127.0.0.1", help="loopback only")
     ap.add_argument("--gold", help="CoNLL file whose sentences the server answers from")

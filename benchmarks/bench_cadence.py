@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import save_results
+from model.shared_data import MASAKHANER2
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = [(1, 0.0), (1, "auto"), (5, 0.0), (10, 0.0), (5, "auto"), (1, 60.0)]
@@ -40,7 +41,7 @@ def measure(lang: str, sizes: list[int], pool: int, seed: int) -> dict[int, dict
     from model.tokenize import bio_to_spans, join_tokens
     from model.types import Example
 
-    sents = read_conll(ROOT.parent / "shared" / "data" / "masakhaner2" / lang / "train.txt")
+    sents = read_conll(MASAKHANER2 / lang / "train.txt")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(sents))
     examples = []

@@ -23,8 +23,9 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from model.shared_data import MASAKHANER2
 
-NER = Path("../shared/data/masakhaner2")
+NER = MASAKHANER2
 
 
 def _dir_bytes(d: Path) -> int:

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from devtools.fakellm.testing import HAU_DEV, NER_SPEC, SHARED, gold_slice, make_annotator, span_f1
+from devtools.fakellm.testing import HAU_DEV, NER_SPEC, gold_slice, make_annotator, span_f1
+from model.shared_data import SHARED
 
 RECOVERABLE = ["wrong-length", "unknown-tags", "prose", "truncated", "ratelimit",
                "no-logprobs+no-schema", "no-n", "noisy-0.14", "inconsistent"]

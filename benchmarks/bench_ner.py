@@ -24,8 +24,9 @@ from tqdm import tqdm
 from benchmarks.crf_baseline import CRFBaseline
 from model.conll import read_aux_corpora, read_conll
 from model.ner.tagger import NERTagger
+from model.shared_data import MASAKHANER2
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "masakhaner2"
+DATA = MASAKHANER2
 OUT = Path(__file__).resolve().parent / "out"
 RESULTS = Path(__file__).resolve().parent / "results" / "ner.md"
 AFROXLMR = {"hau": 86.7, "yor": 88.2, "swa": 92.5}  # published, shared/README.md

@@ -25,7 +25,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from benchmarks.bench_llm import start_server_process
-from devtools.fakellm.testing import LABELS, SHARED, make_annotator
+from devtools.fakellm.testing import LABELS, make_annotator
+from model.shared_data import SHARED
 
 LANGS = ["hau", "yor", "swa", "zul", "lug", "kin", "ibo"]
 # AfroBench zero-shot entity F1 (the issue); GPT-4o's average over MasakhaNER 2.0 (method.md)

@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from devtools.ls_process import LabelStudioProcess, free_port
 from backend.settings import Settings
+from model.shared_data import SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 NER_CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/>'
               '<Label value="LOC"/><Label value="DATE"/></Labels><Text name="text" value="$text"/></View>')
 

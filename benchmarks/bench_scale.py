@@ -41,9 +41,9 @@ from pathlib import Path
 import requests
 
 from devtools.ls_process import LabelStudioProcess, PostgresCluster, free_port
+from model.shared_data import SHARED
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 LANGS = ("hau", "yor", "swa", "ibo", "kin", "lug", "luo", "pcm", "wol", "zul")
 NER_CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/>'
               '<Label value="LOC"/><Label value="DATE"/></Labels><Text name="text" value="$text"/></View>')

@@ -22,8 +22,9 @@ from tqdm import tqdm
 
 from model.conll import read_news_tsv
 from model.textcat.classifier import TextClassifier
+from model.shared_data import MASAKHANEWS
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "masakhanews"
+DATA = MASAKHANEWS
 OUT = Path(__file__).resolve().parent / "out"
 RESULTS = Path(__file__).resolve().parent / "results" / "textcat.md"
 README_REF = {"yor": 92.7, "ibo": 81.2, "pcm": 92.2}  # char TF-IDF + LR measured for shared/README

@@ -23,13 +23,13 @@ from pathlib import Path
 from model.human_agreement import DEFAULT_DIR, format_table, human_reference
 from model.selection import GoldSample, parse_candidates, run_selection
 from model.selection.report import format_usd
+from model.languages import language_name
+from model.shared_data import MASAKHANER2
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "masakhaner2"
+DATA = MASAKHANER2
 OUT = Path(__file__).resolve().parent / "out" / "selection"
 RESULTS = Path(__file__).resolve().parent / "results" / "selection.md"
-LANG_NAMES = {"hau": "Hausa", "yor": "Yoruba", "swa": "Swahili", "ibo": "Igbo", "kin": "Kinyarwanda",
-              "lug": "Luganda", "luo": "Luo", "pcm": "Naija Pidgin"}
 PERSONAS = [("good", "perfect", 0.01, 0.03), ("noisy", "noisy-0.3", 0.001, 0.002),
             ("inconsistent", "inconsistent", 0.005, 0.01), ("broken", "garbage", 0.0, 0.0)]
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                                   for n, m, pi, po in PERSONAS])
         t0 = time.perf_counter()
         res = run_selection(cands, gold, runs=args.runs, store_dir=out / "llm-store", out_dir=out,
-                            language=LANG_NAMES.get(args.lang, args.lang), n_boot=args.n_boot,
+                            language=language_name(args.lang, args.lang), n_boot=args.n_boot,
                             seed=args.seed, human_reference=human, environ={"FAKE_LLM_KEY": "fake"})
         sel_s = time.perf_counter() - t0
         stats = srv.stats

@@ -44,9 +44,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from model.shared_data import MASAKHANER2, MASAKHANEWS
 
 OUT = Path("benchmarks/out/simulate_al")
-NER = "../shared/data/masakhaner2"
+NER = str(MASAKHANER2)
 REF_CRF_FULL = {"hau": 0.714, "yor": 0.783, "swa": 0.883}  # shared/README.md, same CRF
 ANCHOR = {"lc_fraction": 0.19, "random_fraction": 0.70, "ratio": 0.27}
 
@@ -103,7 +104,7 @@ SUITES: dict[str, dict] = {
                 batch_size=100, rounds=10, random_extend=[2000, 3000, 4000]),
     "yor_clusters": dict(data=f"{NER}/yor", model="crf", strategies=["least_confidence"], seed_size=100,
                          batch_size=100, rounds=10, random_extend=[2000, 3000, 4000]),
-    "textcat": dict(task="textcat", data="../shared/data/masakhanews/yor", model="textcat",
+    "textcat": dict(task="textcat", data=str(MASAKHANEWS / "yor"), model="textcat",
                     strategies=["least_confidence", "entropy"], seed_size=20, batch_size=20,
                     rounds=10, random_extend=[400, 600, 800, 1000]),
     "llm": dict(data=f"{NER}/hau", model="crf", **PLAIN, strategies=["least_confidence"],

@@ -26,13 +26,14 @@ from pathlib import Path
 import requests
 
 from devtools.ls_process import REPO, LabelStudioProcess, free_port
+from model.shared_data import MASAKHANER2
 
 log = logging.getLogger("devtools.demo")
 TITLE = "Hausa NER (demo)"
 NER_CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER" background="#ffa39e"/>'
               '<Label value="ORG" background="#d3adf7"/><Label value="LOC" background="#91d5ff"/>'
               '<Label value="DATE" background="#b7eb8f"/></Labels><Text name="text" value="$text"/></View>')
-SHARED_NER = REPO.parent / "shared" / "data" / "masakhaner2" / "hau"
+SHARED_NER = MASAKHANER2 / "hau"
 SAMPLE = Path(__file__).with_name("demo_sample.conll")
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from model import agreement as ag
 from model.conll import read_conll
+from model.shared_data import MASAKHANER_IAA
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "masakhaner-iaa"
+DEFAULT_DIR = MASAKHANER_IAA
 
 
 def _n_columns(path: Path) -> int:

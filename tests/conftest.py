@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from model.shared_data import SHARED
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 NER_CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/>'
               '<Label value="LOC"/><Label value="DATE"/></Labels><Text name="text" value="$text"/></View>')
 NEWS_CONFIG = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'

@@ -8,9 +8,9 @@ from model.llm.annotator import LLMAnnotator
 from model.llm.config import LLMConfig
 from model.spec import NERControl, TaskSpec
 from model.tokenize import bio_to_spans, join_tokens
+from model.shared_data import MASAKHANER2
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-HAU_DEV = SHARED / "data" / "masakhaner2" / "hau" / "dev.txt"
+HAU_DEV = MASAKHANER2 / "hau" / "dev.txt"
 LABELS = ("PER", "ORG", "LOC", "DATE")
 NER_SPEC = TaskSpec(ner=NERControl("label", "text", "text", LABELS))
 

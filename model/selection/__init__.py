@@ -8,7 +8,7 @@ from model.selection.candidates import Candidate, CandidateError, load_candidate
 from model.selection.evaluate import evaluate
 from model.selection.rule import ChoiceRule, Decision, Ranked, choose
 from model.selection.run import GoldSample, SelectionResult, run_selection, write_env_file
-from model.selection.sampling import SampleInfo, sample_gold
+from model.sampling import SampleInfo, sample_gold
 
 __all__ = ["Candidate", "CandidateError", "load_candidates", "parse_candidates", "evaluate",
            "ChoiceRule", "Decision", "Ranked", "choose", "GoldSample", "SelectionResult",

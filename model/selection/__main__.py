@@ -13,17 +13,13 @@ from pathlib import Path
 
 from model.conll import read_conll
 from model.human_agreement import DEFAULT_DIR, human_reference
+from model.languages import language_name
 from model.selection.report import format_usd
 from model.selection.candidates import CandidateError, load_candidates
 from model.selection.rule import ChoiceRule
 from model.selection.run import GoldSample, run_selection
-from model.selection.sampling import SAMPLERS, sample_gold
+from model.sampling import SAMPLERS, sample_gold
 
-# MasakhaNER 2.0 language codes -> the name used in the prompt
-LANGUAGES = {"bam": "Bambara", "fon": "Fon", "hau": "Hausa", "ibo": "Igbo", "kin": "Kinyarwanda",
-             "lug": "Luganda", "luo": "Luo", "mos": "Mossi", "nya": "Chichewa", "pcm": "Naija Pidgin",
-             "sna": "chiShona", "swa": "Kiswahili", "tsn": "Setswana", "twi": "Twi", "wol": "Wolof",
-             "xho": "isiXhosa", "yor": "Yoruba", "zul": "isiZulu", "bbj": "Ghomala"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     gold = GoldSample.from_conll(args.gold, args.sample_size, args.sampler, args.seed)
-    language = args.language or LANGUAGES.get(Path(args.gold).parent.name)
+    language = args.language or language_name(Path(args.gold).parent.name)
     examples = []
     if args.examples:
         pool = [(s[0], s[1]) for s in read_conll(args.examples) if s[0] not in gold.tokens]

@@ -25,7 +25,7 @@ from model.selection.candidates import Candidate
 from model.selection.evaluate import evaluate
 from model.selection.report import write_report
 from model.selection.rule import ChoiceRule, Decision, choose
-from model.selection.sampling import SampleInfo, sample_gold
+from model.sampling import SampleInfo, sample_gold
 
 Progress = Callable[[int, int, str], None]
 

@@ -39,12 +39,13 @@ import numpy as np
 
 from model.active import ModelOutputs, RoutingPolicy, fit_thresholds, get_strategy, strategy_names
 from model.active.routing import fit_thresholds_per_dollar
-from model.active.sampling import entity_rich_sample, random_sample
+from model.sampling import entity_rich_indices, random_indices
 from model.simulation.cost import (DEFAULT_BUDGETS, HUMAN_COST_PER_SENTENCE, PROFILES,
                                  REVIEW_RATIO_CORRECT, REVIEW_RATIO_EDIT, CostModel, get_profile)
 from model.simulation.data import (MODEL_KINDS, Data, evaluate, fit_model, load_aux, load_data,
                                    served_part)
 from model.simulation.oracles import PICKERS, GoldOracle, PreLabels, buy_labels, make_llm_oracle
+from model.shared_data import MASAKHANER2
 
 ROUTE_PER_USD = "llm+route-per-usd"
 PRELABEL = "prelabel+"   # oracle name prefix of the pre-label + review arms, + the picker
@@ -60,7 +61,7 @@ def model_outputs(data: Data, model: Any, X: Sequence) -> ModelOutputs:
 @dataclass
 class Config:
     task: str = "ner"
-    data: str = "../shared/data/masakhaner2/hau"
+    data: str = str(MASAKHANER2 / "hau")
     model: str = "crf"
     strategies: list[str] = field(default_factory=lambda: ["least_confidence"])
     oracles: list[str] = field(default_factory=lambda: ["gold"])
@@ -381,10 +382,17 @@ def run(cfg: Config) -> dict[str, Any]:
 
 
 def _seed_set(cfg: Config, data: Data, seed: int) -> np.ndarray:
-    srng = np.random.default_rng(seed)
+    """The human seed set of every arm for ``seed``: random, or the paper's entity-rich sample
+    (``model.sampling``, the selection run's sampler) filled up at random when fewer sentences
+    qualify than asked for."""
+    if cfg.seed_size > len(data.X):
+        raise ValueError(f"asked for {cfg.seed_size} seed items from a pool of {len(data.X)}")
     if cfg.seed_sampler == "entity-rich" and data.task == "ner":
-        return entity_rich_sample(data.Y, cfg.seed_size, srng)
-    return random_sample(len(data.X), cfg.seed_size, srng)
+        idx, _ = entity_rich_indices(data.Y, cfg.seed_size, seed)
+        rest = np.setdiff1d(np.arange(len(data.X)), idx)
+        fill = np.random.default_rng(seed).choice(rest, cfg.seed_size - len(idx), replace=False)
+        return np.array([*idx, *fill], dtype=np.int64)
+    return np.array(random_indices(len(data.X), cfg.seed_size, seed), dtype=np.int64)
 
 
 def _run_all(cfg: Config, data: Data, arms: list[tuple[str, str]], oracles: dict[str, Any],
@@ -427,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model.simulation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=["ner", "textcat"], default="ner")
-    p.add_argument("--data", default="../shared/data/masakhaner2/hau",
+    p.add_argument("--data", default=str(MASAKHANER2 / "hau"),
                    help="folder with train/test .txt (CoNLL) or .tsv (MasakhaNEWS)")
     p.add_argument("--model", choices=MODEL_KINDS, default="crf",
                    help="the served model (model.local.LocalModel) to retrain each round: crf = "

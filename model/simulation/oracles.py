@@ -27,6 +27,7 @@ import numpy as np
 
 from model.active.disagreement import span_agreement
 from model.active.routing import RoutingPolicy, route
+from model.languages import language_name
 from model.simulation.cost import CostModel
 
 __all__ = ["GoldOracle", "LLMOracle", "make_llm_oracle", "vote", "buy_labels",
@@ -100,9 +101,6 @@ class LLMOracle:
             c()
 
 
-_LANGUAGES = {"hau": "Hausa", "yor": "Yoruba", "swa": "Swahili", "ibo": "Igbo", "pcm":
-              "Nigerian Pidgin", "zul": "Zulu", "kin": "Kinyarwanda", "lug": "Luganda",
-              "sna": "Shona", "bam": "Bambara", "fon": "Fon", "twi": "Twi", "wol": "Wolof"}
 
 
 def make_llm_oracle(data: Any, data_dir: str, model_name: str | None, samples: int,
@@ -136,7 +134,7 @@ def make_llm_oracle(data: Any, data_dir: str, model_name: str | None, samples: i
         cfg = dataclasses.replace(cfg, model=model_name)
     if not cfg.enabled:
         raise RuntimeError("--oracle llm needs LLM_API_KEY and LLM_BASE_URL, or --fake-llm")
-    lang = _LANGUAGES.get(Path(data_dir).name, cfg.language)
+    lang = language_name(Path(data_dir).name, cfg.language)
     cfg = dataclasses.replace(cfg, samples=samples, language=lang)
     if prices_per_1m is not None:
         cfg = dataclasses.replace(cfg, price_in_per_1k=prices_per_1m[0] / 1000,

@@ -21,8 +21,8 @@ import requests
 from model.conll import read_conll
 from model.tokenize import bio_to_spans, join_tokens
 from tests.conftest import NER_CONFIG, REPO
+from model.shared_data import SHARED
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 HAU_TRAIN = SHARED / "data" / "masakhaner2" / "hau" / "train.txt"
 # one torch thread: the training thread shares the 2 test cores with the HTTP threads
 FAST_TRAINING = {"NER_MAX_EPOCHS": "2", "LOG_LEVEL": "INFO", "OMP_NUM_THREADS": "1"}

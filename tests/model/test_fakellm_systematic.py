@@ -23,7 +23,8 @@ from model.simulation.oracles import vote
 from devtools.fakellm import start_server
 from devtools.fakellm.personas import corrupt_tags, parse_model
 from devtools.fakellm.systematic import Calibrator
-from devtools.fakellm.testing import LABELS, SHARED, gold_slice, make_annotator
+from devtools.fakellm.testing import LABELS, gold_slice, make_annotator
+from model.shared_data import SHARED
 
 N = 300
 DATA = SHARED / "data" / "masakhaner2"

@@ -14,10 +14,11 @@ from model.selection import (Candidate, CandidateError, ChoiceRule, GoldSample, 
                              load_candidates, parse_candidates, run_selection, sample_gold)
 from model.selection import run as run_mod
 from model.selection.evaluate import evaluate
-from model.selection.sampling import entity_rich_indices, entity_share
+from model.sampling import entity_rich_indices, entity_share
+from model.shared_data import MASAKHANER2
 
 ROOT = Path(__file__).resolve().parents[2]
-HAU_DEV = ROOT.parent / "shared" / "data" / "masakhaner2" / "hau" / "dev.txt"
+HAU_DEV = MASAKHANER2 / "hau" / "dev.txt"
 
 
 # ------------------------------------------------------------------ sampler

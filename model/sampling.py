@@ -1,4 +1,5 @@
-"""Gold samples for annotator selection: the paper's entity-rich sampler, and plain random.
+"""Samples of gold sentences: the paper's entity-rich sampler, and plain random. One sampler for
+the selection run's gold sample and the simulation's seed sets (``model.simulation.loop``).
 
 Why entity-rich: a random MasakhaNER sentence often has no entity at all, and an all-``O``
 sentence tells almost nothing about an annotator (every model gets it "right", and chance-

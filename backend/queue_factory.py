@@ -18,6 +18,7 @@ def make_queue(settings: Settings, runner: Runner) -> JobQueue:
     if settings.redis_url:
         from backend.rq_queue import RQQueue
 
-        return RQQueue(settings.redis_url, cadence=cadence, backoff=backoff)
+        return RQQueue(settings.redis_url, settings.reap_interval_s, cadence=cadence, backoff=backoff,
+                       heartbeat_ttl=settings.job_heartbeat_ttl)
     return InProcessQueue(settings.model_dir, runner, workers=settings.job_threads, cadence=cadence,
                           backoff=backoff, train_threads=settings.train_threads)

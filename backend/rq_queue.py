@@ -59,14 +59,10 @@ _STATUS = {"queued": "queued", "deferred": "queued", "scheduled": "queued", "sta
            "finished": "finished", "failed": "failed", "stopped": "failed", "canceled": "failed"}
 
 
-def heartbeat_ttl() -> int:
-    return max(2, int(os.environ.get("LAL_JOB_HEARTBEAT_TTL", "10")))
-
-
-def _runner():
+def _runner(spec: str | None):
     """The job function: ``backend.jobs.run_job``, or ``LAL_JOB_RUNNER=module:function`` (same
-    signature) - used by the deployment tests and the worker benchmark to run small jobs."""
-    spec = os.environ.get("LAL_JOB_RUNNER")
+    signature; ``Settings.job_runner``) - used by the deployment tests and the worker benchmark
+    to run small jobs."""
     if not spec:
         from backend.jobs import run_job
 
@@ -114,23 +110,23 @@ def rq_entry(kind: str, project_id: int, reason: str = "", job_id: str | None = 
     from backend.errors import BackendError
     from backend.settings import Settings
 
+    settings = Settings.from_env()
     job = get_current_job()
     if job is None:
-        return _runner()(kind, project_id, reason, job_id)
+        return _runner(settings.job_runner)(kind, project_id, reason, job_id)
     conn = job.connection
     job.meta["attempts"] = int(job.meta.get("attempts", 0)) + 1
     job.save_meta()
     key = _PENDING.format(kind=kind, pid=project_id)
     if (conn.get(key) or b"").decode() == job.id:
         conn.delete(key)
-    settings = Settings.from_env()
     cadence = cadence_from_settings(settings) if kind == "train" else None
     if cadence is not None:
         cadence.started(project_id)
     t0 = time.time()
-    with _Heartbeat(conn, job.id, heartbeat_ttl()):
+    with _Heartbeat(conn, job.id, settings.job_heartbeat_ttl):
         try:
-            out = _runner()(kind, project_id, reason, job.id)
+            out = _runner(settings.job_runner)(kind, project_id, reason, job.id)
         except BaseException as e:
             if isinstance(e, BackendError):
                 job.retries_left = 0  # RQ's own retries stay for crashes (a killed worker)
@@ -231,7 +227,7 @@ def promote_due(conn, queue) -> list[str]:
     return moved
 
 
-def reap_abandoned(conn, queue, grace: float | None = None) -> list[str]:
+def reap_abandoned(conn, queue, grace: float) -> list[str]:
     """Hand started jobs whose heartbeat expired (their worker died) to RQ's abandoned-job
     cleanup, which retries them or marks them failed. Returns their ids. Safe to call from many
     processes: a short Redis lock lets one reaper act at a time."""
@@ -239,7 +235,6 @@ def reap_abandoned(conn, queue, grace: float | None = None) -> list[str]:
     from rq.job import Job, JobStatus
     from rq.registry import StartedJobRegistry
 
-    grace = heartbeat_ttl() if grace is None else grace
     if not conn.set(_REAP_LOCK, os.getpid(), nx=True, ex=5):
         return []
     try:
@@ -302,15 +297,19 @@ def get_record(conn, job_id: str) -> dict | None:
 
 
 class RQQueue(JobQueue):
-    def __init__(self, redis_url: str, reap_interval: float | None = None, cadence: Cadence | None = None,
-                 backoff: Backoff = Backoff()):
+    def __init__(self, redis_url: str, reap_interval: float = 5.0, cadence: Cadence | None = None,
+                 backoff: Backoff = Backoff(), heartbeat_ttl: int = 10):
+        """``reap_interval`` (``LAL_REAP_INTERVAL``, 0: no reaper thread) and ``heartbeat_ttl``
+        (``LAL_JOB_HEARTBEAT_TTL``, the workers' setting: a started job whose heartbeat is older
+        is taken for dead) come from ``Settings``."""
         from redis import Redis
 
         self.conn = Redis.from_url(redis_url)
         self.queue, self.failing = _queues(self.conn)
         self.cadence = cadence
         self.backoff = backoff
-        interval = float(os.environ.get("LAL_REAP_INTERVAL", "5") if reap_interval is None else reap_interval)
+        interval = float(reap_interval)
+        self.heartbeat_ttl = heartbeat_ttl
         self._stop = threading.Event()
         self._reaper = None
         if interval > 0:
@@ -321,7 +320,7 @@ class RQQueue(JobQueue):
         while not self._stop.wait(interval):
             try:
                 for q in (self.queue, self.failing):
-                    reap_abandoned(self.conn, q)
+                    reap_abandoned(self.conn, q, self.heartbeat_ttl)
                     promote_due(self.conn, q)
             except Exception as e:  # Redis down for a moment: try again next round
                 log.warning("job reaper: %s: %s", type(e).__name__, e)
@@ -370,7 +369,10 @@ def _worker_class():
             if QUEUE_NAME in names and FAILING_QUEUE not in names:
                 qs.append(FAILING_QUEUE if isinstance(qs[0], str) else Queue(FAILING_QUEUE, connection=qs[0].connection))
             super().__init__(qs, *args, **kwargs)
-            if os.environ.get("LAL_PRELOAD", "true").lower() not in ("0", "false", "no"):
+            from backend.settings import Settings
+
+            self.settings = Settings.from_env()  # a bad setting stops the worker at start, named
+            if self.settings.worker_preload:
                 # torch._dynamo: the first torch.optim optimiser of a process imports it (~5-10 s)
                 for module in ("backend.ml", "backend.ls_client", "model.ner.tagger", "model.textcat.classifier",
                                "torch._dynamo"):
@@ -380,7 +382,7 @@ def _worker_class():
             super().run_maintenance_tasks()
             for q in self.queues:
                 try:
-                    reap_abandoned(self.connection, q)
+                    reap_abandoned(self.connection, q, self.settings.job_heartbeat_ttl)
                     promote_due(self.connection, q)
                 except Exception as e:
                     self.log.warning("job reaper: %s: %s", type(e).__name__, e)
@@ -402,7 +404,13 @@ def _check() -> int:
     from redis import Redis
     from rq import Queue, Worker
 
-    conn = Redis.from_url(os.environ["REDIS_URL"], socket_timeout=5)
+    from backend.settings import Settings
+
+    redis_url = Settings.from_env().redis_url
+    if not redis_url:
+        print("REDIS_URL is not set")
+        return 1
+    conn = Redis.from_url(redis_url, socket_timeout=5)
     host = socket.gethostname()
     ok = any(w.hostname == host for w in Worker.all(queue=Queue(QUEUE_NAME, connection=conn)))
     print("worker registered" if ok else f"no worker of {host} on queue {QUEUE_NAME}")

@@ -160,6 +160,12 @@ class Settings:
     job_retries: int = 3
     train_every_n: int = 1
     train_min_interval_s: float | str = "auto"
+    # RQ internals (README "Deploy and scale"); LAL_JOB_RUNNER is a hook of the deployment tests
+    # and the worker benchmark: ``module:function`` run instead of backend.jobs.run_job
+    job_heartbeat_ttl: int = 10
+    reap_interval_s: float = 5.0
+    worker_preload: bool = True
+    job_runner: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -205,6 +211,10 @@ class Settings:
             job_retries=int(e.get("JOB_RETRIES") or "3"),
             train_every_n=int(e.get("TRAIN_EVERY_N") or "1"),
             train_min_interval_s=_interval(e.get("TRAIN_MIN_INTERVAL_S")),
+            job_heartbeat_ttl=max(2, int(e.get("LAL_JOB_HEARTBEAT_TTL") or "10")),
+            reap_interval_s=float(e.get("LAL_REAP_INTERVAL") or "5"),
+            worker_preload=_bool(e.get("LAL_PRELOAD"), True),
+            job_runner=e.get("LAL_JOB_RUNNER") or None,
             env=e,
         )
 

@@ -22,7 +22,7 @@ from model.spec import NERControl, TaskSpec
 from model.tokenize import bio_to_spans, join_tokens
 from model.types import Example
 
-SAMPLE = Path(__file__).resolve().parents[2] / "backend" / "demo_sample.conll"
+SAMPLE = Path(__file__).resolve().parents[2] / "devtools" / "demo_sample.conll"
 SPEC = TaskSpec(ner=NERControl(from_name="label", to_name="text", value_key="text",
                                labels=("PER", "ORG", "LOC", "DATE")), choices=None)
 

@@ -164,7 +164,10 @@ def cost(base_url: str, sents, texts: list[str], price_in: float, price_out: flo
 # "truncated+no-n": the fake truncates a request's first sight per model name, and the recovery
 # part above already showed these sentences to "truncated"
 HABITS = ["reasoning", "reasoning-field", "python", "gpe", "folded", "no-id", "truncated+no-n",
-          "no-usage", "llamacpp", "gpe+folded+no-id", "reasoning+python"]
+          "no-usage", "llamacpp", "gpe+folded+no-id", "reasoning+python", "reasoning thinking-off"]
+# rows run with extra settings: a hybrid reasoning model (Qwen3) asked not to think
+HABIT_ENV = {"reasoning thinking-off": {
+    "LLM_EXTRA_BODY": '{"chat_template_kwargs": {"enable_thinking": false}}'}}
 HABITS_UNRECOVERABLE = ["refusal", "content-filter", "html", "badkey", "no-such-model"]
 
 
@@ -173,7 +176,8 @@ def habits(base_url: str, texts: list[str], gold: list[set]) -> list[dict]:
     clean = None
     for persona in tqdm(["perfect"] + HABITS + HABITS_UNRECOVERABLE, desc="habits"):
         with tempfile.TemporaryDirectory() as store:
-            ann = make_annotator(base_url, Path(store), persona, LLM_MAX_RETRIES=2)
+            ann = make_annotator(base_url, Path(store), persona.split()[0], LLM_MAX_RETRIES=2,
+                                 **HABIT_ENV.get(persona, {}))
             t0 = time.perf_counter()
             res = ann.annotate(texts, NER_SPEC)
             wall = time.perf_counter() - t0

@@ -24,9 +24,11 @@ Answer-shaping personas (the NER gold tags are corrupted, then serialised):
   garbage        no JSON at all, ever
 Habits of real models (issue 20), each applied to the gold answer:
   reasoning      DeepSeek-R1 / Qwen3 without a reasoning parser: ``<think>`` with a wrong draft
-                 JSON (last entity dropped, first relabelled), then the answer
+                 JSON (last entity dropped, first relabelled), then the answer; as Qwen3's chat
+                 template, none when the request has ``chat_template_kwargs.enable_thinking``
+                 false (``LLM_EXTRA_BODY``)
   reasoning-field the draft in ``message.reasoning_content`` (vLLM/DeepSeek API style), the
-                 answer in ``content``
+                 answer in ``content``; always thinks (deepseek-reasoner has no off switch)
   python         the answer as a Python literal: single quotes, trailing commas, True/None
   gpe            OntoNotes/spaCy labels: LOC entities labelled GPE (every other one FAC),
                  PER as PERSON

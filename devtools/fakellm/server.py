@@ -114,6 +114,11 @@ class FakeLLM:
             raise _Reply(400, "logprobs is not supported by this model")
         if "no-schema" in personas and fmt == "json_schema":
             raise _Reply(400, "response_format json_schema is not supported")
+        template = body.get("chat_template_kwargs")
+        if "reasoning" in personas and isinstance(template, dict) \
+                and template.get("enable_thinking") is False:
+            # Qwen3's chat template (vLLM, llama.cpp) answers without thinking when asked so
+            personas = {k: v for k, v in personas.items() if k != "reasoning"}
         user = next((m.get("content") or "" for m in reversed(messages)
                      if m.get("role") == "user"), "")
         req_key = (model, user, body.get("seed"))

@@ -209,6 +209,8 @@ class LLMClient:
              "logprobs": self.logprobs_ok}
         if fmt in ("json_schema", "json_object_schema"):
             p["schema"] = schema
+        if self.config.extra_body:  # server switches change answers: part of the cache key
+            p["extra_body"] = self.config.extra_body
         return p
 
     def worst_cost(self, messages: list[dict], max_tokens: int, n: int = 1) -> float:
@@ -294,6 +296,8 @@ class LLMClient:
                                          "schema": params["schema"]["schema"]}
         elif params["format"] == "json_object":
             kwargs["response_format"] = {"type": "json_object"}
+        if self.config.extra_body:
+            kwargs["extra_body"] = self.config.extra_body_fields
         return kwargs
 
     def paused(self) -> str | None:

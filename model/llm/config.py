@@ -23,6 +23,7 @@
 | `LLM_LANGUAGE`              | `Hausa`                      | Language named in the prompt when the caller gives none. |
 | `LLM_RESPONSE_FORMAT`       | `auto`                       | `auto` (json_schema, then json_object with the schema, json_object, none: stepped down when the server says a format is unsupported, remembered per endpoint and model), or force one. |
 | `LLM_FEWSHOT_FILE`          | *(unset)*                    | CoNLL or JSONL file of static few-shot examples (never a test split). |
+| `LLM_EXTRA_BODY`            | *(unset)*                    | JSON object merged into every request body (the SDK's `extra_body`), for server-specific switches: `{"chat_template_kwargs": {"enable_thinking": false}}` turns a hybrid reasoning model's thinking off (Qwen3 on vLLM / llama.cpp), `{"reasoning_effort": "low"}` for OpenAI reasoning models. Keys the annotator sets itself are refused. |
 
 Why ``LLM_SAMPLES=1`` by default: a second and third sample cost 2-3x the completion tokens (the
 prompt is paid once with ``n``), while GPT-4-Turbo agrees with itself across runs with Fleiss'
@@ -32,11 +33,17 @@ servers without logprobs or for weaker open models, whose runs disagree far more
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 RESPONSE_FORMATS = ("auto", "json_schema", "json_object_schema", "json_object", "none")
+# request fields the annotator sets and depends on (parsing, cost, caching): never overridden
+RESERVED_BODY_KEYS = frozenset({"model", "messages", "n", "temperature", "max_tokens",
+                                "max_completion_tokens", "response_format", "seed", "logprobs",
+                                "top_logprobs", "stream", "stream_options"})
 
 
 class ConfigError(ValueError):
@@ -51,6 +58,28 @@ def _get(env: Mapping[str, str], name: str, default, cast):
         return cast(str(raw).strip())
     except ValueError as exc:
         raise ConfigError(f"{name}={raw!r} is not a valid {cast.__name__}") from exc
+
+
+def _extra_body(raw: str | None) -> str:
+    """LLM_EXTRA_BODY checked and canonicalised: a JSON object whose keys do not touch what the
+    annotator sets itself (a response format or token limit set here would break parsing and the
+    budget's worst case)."""
+    if raw is None or not raw.strip():
+        return ""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"LLM_EXTRA_BODY is not valid JSON ({exc.msg} at character {exc.pos}); "
+                          f'expected an object such as {{"chat_template_kwargs": '
+                          f'{{"enable_thinking": false}}}}') from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"LLM_EXTRA_BODY must be a JSON object, got {type(value).__name__}")
+    clash = sorted(RESERVED_BODY_KEYS & value.keys())
+    if clash:
+        raise ConfigError(f"LLM_EXTRA_BODY may not set {', '.join(clash)}: the annotator sets "
+                          f"those itself (see LLM_MODEL, LLM_TEMPERATURE, LLM_MAX_TOKENS, "
+                          f"LLM_SAMPLES, LLM_RESPONSE_FORMAT)")
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -76,6 +105,7 @@ class LLMConfig:
     language: str = "Hausa"
     response_format: str = "auto"
     fewshot_file: str | None = None
+    extra_body: str = ""  # canonical JSON of LLM_EXTRA_BODY ("" = none): hashable, a cache-key part
 
     def __post_init__(self) -> None:
         if self.response_format not in RESPONSE_FORMATS:
@@ -118,7 +148,13 @@ class LLMConfig:
             language=_get(env, "LLM_LANGUAGE", d.language, str),
             response_format=_get(env, "LLM_RESPONSE_FORMAT", d.response_format, str).lower(),
             fewshot_file=_get(env, "LLM_FEWSHOT_FILE", None, str),
+            extra_body=_extra_body(env.get("LLM_EXTRA_BODY")),
         )
+
+    @property
+    def extra_body_fields(self) -> dict[str, Any]:
+        """``LLM_EXTRA_BODY`` as the dict the SDK merges into each request body."""
+        return json.loads(self.extra_body) if self.extra_body else {}
 
     @property
     def enabled(self) -> bool:

@@ -68,6 +68,33 @@ def test_reasoning_draft_is_never_taken(server, data, tmp_path):
                if r.spans)
 
 
+def test_thinking_switched_off_through_llm_extra_body(server, data, tmp_path, clean_cost):
+    """Qwen3 served by vLLM or llama.cpp thinks unless the request asks it not to (its chat
+    template's ``enable_thinking``): with LLM_EXTRA_BODY the reasoning tokens are not paid for."""
+    off = '{"chat_template_kwargs": {"enable_thinking": false}}'
+    _, res, f1, thinking = _run(server, tmp_path / "on", "reasoning", data)
+    _, res_off, f1_off, cost_off = _run(server, tmp_path / "off", "reasoning", data,
+                                        LLM_EXTRA_BODY=off)
+    assert f1 == f1_off == 1.0 and [r.error for r in res_off] == [None] * N
+    assert not any("reasoning block removed" in x for r in res_off for x in r.repairs)
+    assert cost_off <= 1.05 * clean_cost < thinking
+    # the switch is part of the cache key: the same prompt with thinking on is not served from it
+    _, _, _, again = _run(server, tmp_path / "off", "reasoning", data)
+    assert again > 0
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ("{not json", "not valid JSON"), ("[1, 2]", "must be a JSON object"),
+    ('{"response_format": {"type": "text"}, "max_tokens": 5}', "may not set max_tokens, response_format")])
+def test_llm_extra_body_is_checked(raw, needle):
+    from model.llm.config import ConfigError, LLMConfig
+
+    with pytest.raises(ConfigError, match=needle):
+        LLMConfig.from_env({"LLM_EXTRA_BODY": raw})
+    cfg = LLMConfig.from_env({"LLM_EXTRA_BODY": ' {"reasoning_effort": "low"} '})
+    assert cfg.extra_body_fields == {"reasoning_effort": "low"}
+
+
 @pytest.mark.parametrize("persona, needle", [
     ("refusal", "the model refused: I'm sorry"), ("content-filter", "content_filter"),
     ("html", "not JSON (text/html")])

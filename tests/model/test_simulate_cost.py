@@ -164,3 +164,23 @@ def test_plan_and_simulate_exit_nonzero_on_unknown_profile_or_language(hau, tmp_
     with pytest.raises(SystemExit) as e:
         plan_main(["--data", str(hau), "--llm-profile", "paper-fewshot", "--budget", "-1"])
     assert e.value.code == 2 and "--budget must be a positive" in capsys.readouterr().err
+
+
+def test_plan_runs_the_policies_for_an_endpoints_measured_f1(hau, tmp_path, capsys):
+    """``--llm-f1`` (a real endpoint's figure, e.g. from a selection run): the fake server is
+    calibrated to it on this pool, every policy runs to the budget, and the answer names the
+    persona, the prices and the best policy."""
+    argv = ["--data", str(hau), "--llm-f1", "0.8", "--llm-price-in", "0.5", "--llm-price-out",
+            "1.5", "--budget", "0.6", "--max-pool", "60", "--max-test", "30", "--seed-size", "10",
+            "--batch-size", "10", "--max-rounds", "2", "--llm-samples", "1",
+            "--out", str(tmp_path / "plan")]
+    assert plan_main(argv) == 0
+    text = capsys.readouterr().out
+    assert "LLM: entity F1 0.8 at $0.5 / $1.5 per 1M tokens (persona systematic-0.8)" in text
+    assert "$0.5 / $1.5 per 1M input / output tokens, 1 sample(s)" in text
+    for policy in ("least_confidence/gold", "least_confidence/llm", "prelabel+uncertainty",
+                   "llm+route-per-usd"):
+        assert policy in text
+    assert "best policy at $0.6: " in text
+    saved = json.loads((tmp_path / "plan" / "simulation.json").read_text())
+    assert max(r["human_cost_usd"] + r["llm_cost_usd"] for r in saved["rows"]) <= 0.6 + 10 * 0.036

@@ -119,21 +119,29 @@ def corrupt_tags(tokens: Sequence[str], gold: Sequence[str], labels: Sequence[st
     if "inconsistent" in personas:
         ents = [i for i, t in enumerate(tags) if t.startswith("B-")]
         if seed % 3 == 1 and ents:
-            j = ents[-1]
-            tags[j] = "O"
-            k = j + 1
-            while k < len(tags) and tags[k].startswith("I-"):
-                tags[k] = "O"
-                k += 1
+            _drop_entity(tags, ents[-1])
         elif seed % 3 == 2 and ents:
             j = ents[0]
             other = [lab for lab in labels if lab != tags[j][2:]] or [tags[j][2:]]
-            new = other[seed % len(other)]
-            k = j
-            while k < len(tags) and (k == j or tags[k].startswith("I-")):
-                tags[k] = f"{tags[k][:2]}{new}"
-                k += 1
+            _relabel_entity(tags, j, other[seed % len(other)])
     return tags
+
+
+def _drop_entity(tags: list[str], j: int) -> None:
+    """The entity starting at ``j`` becomes O (in place)."""
+    tags[j] = "O"
+    k = j + 1
+    while k < len(tags) and tags[k].startswith("I-"):
+        tags[k] = "O"
+        k += 1
+
+
+def _relabel_entity(tags: list[str], j: int, label: str) -> None:
+    """The entity starting at ``j`` gets type ``label`` (in place)."""
+    k = j
+    while k < len(tags) and (k == j or tags[k].startswith("I-")):
+        tags[k] = tags[k][:2] + label
+        k += 1
 
 
 def fallback_tags(tokens: Sequence[str], labels: Sequence[str]) -> list[str]:
@@ -169,19 +177,11 @@ def draft_of(tokens: Sequence[str], tags: Sequence[str], labels: Sequence[str]) 
     out = list(tags)
     starts = [i for i, t in enumerate(out) if t.startswith("B-")]
     if starts:
-        j = starts[-1]
-        out[j] = "O"
-        k = j + 1
-        while k < len(out) and out[k].startswith("I-"):
-            out[k] = "O"
-            k += 1
+        _drop_entity(out, starts[-1])
     if len(starts) > 1:
         j = starts[0]
         other = [lab for lab in labels if lab != out[j][2:]] or [out[j][2:]]
-        k = j
-        while k < len(out) and (k == j or out[k].startswith("I-")):
-            out[k] = out[k][:2] + other[0]
-            k += 1
+        _relabel_entity(out, j, other[0])
     return out
 
 

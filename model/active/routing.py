@@ -87,21 +87,27 @@ def fit_thresholds(consistency: np.ndarray | Sequence[float],
     if c.size < min_support:
         return RoutingPolicy.never(support=0)
     best: RoutingPolicy | None = None
+    for t1, t2, acc, k in _threshold_pairs(c, a, min_support):
+        quality = float(q[acc].mean())
+        if quality < target_quality:
+            continue
+        cand = RoutingPolicy(t1, t2, quality, k / c.size, k)
+        # most coverage; then the stricter pair (same tasks accepted, safer on new ones)
+        if best is None or (k, t1 + t2) > (best.support, best.min_consistency
+                                           + best.min_agreement):
+            best = cand
+    return best if best is not None else RoutingPolicy.never(support=0)
+
+
+def _threshold_pairs(c: np.ndarray, a: np.ndarray, min_support: int):
+    """Every observed (consistency, agreement) threshold pair accepting at least ``min_support``
+    of the evidence: ``(t1, t2, accepted mask, accepted count)``; both fitting rules search these."""
     for t1 in np.unique(c):
         for t2 in np.unique(a):
             acc = (c >= t1) & (a >= t2)
             k = int(acc.sum())
-            if k < min_support:
-                continue
-            quality = float(q[acc].mean())
-            if quality < target_quality:
-                continue
-            cand = RoutingPolicy(float(t1), float(t2), quality, k / c.size, k)
-            # most coverage; then the stricter pair (same tasks accepted, safer on new ones)
-            if best is None or (k, t1 + t2) > (best.support, best.min_consistency
-                                               + best.min_agreement):
-                best = cand
-    return best if best is not None else RoutingPolicy.never(support=0)
+            if k >= min_support:
+                yield float(t1), float(t2), acc, k
 
 
 def fit_thresholds_per_dollar(consistency: np.ndarray | Sequence[float],
@@ -143,16 +149,10 @@ def fit_thresholds_per_dollar(consistency: np.ndarray | Sequence[float],
         return float(value / cost) if cost > 0 else math.inf
 
     best, best_v = RoutingPolicy.never(support=0), per_dollar(np.zeros(c.shape, dtype=bool))
-    for t1 in np.unique(c):
-        for t2 in np.unique(a):
-            acc = (c >= t1) & (a >= t2)
-            k = int(acc.sum())
-            if k < min_support:
-                continue
-            v = per_dollar(acc)
-            stricter = best.accepts_nothing or t1 + t2 > best.min_consistency + best.min_agreement
-            if v > best_v + 1e-12 or (abs(v - best_v) <= 1e-12 and not best.accepts_nothing
-                                      and stricter):
-                best, best_v = RoutingPolicy(float(t1), float(t2), float(q[acc].mean()),
-                                             k / c.size, k), v
+    for t1, t2, acc, k in _threshold_pairs(c, a, min_support):
+        v = per_dollar(acc)
+        stricter = best.accepts_nothing or t1 + t2 > best.min_consistency + best.min_agreement
+        if v > best_v + 1e-12 or (abs(v - best_v) <= 1e-12 and not best.accepts_nothing
+                                  and stricter):
+            best, best_v = RoutingPolicy(t1, t2, float(q[acc].mean()), k / c.size, k), v
     return best

@@ -24,7 +24,8 @@ Suites (each one run <= ~15 min on 2 shared cores; run them one at a time):
   llm       hau CRF, least confidence with gold vs noisy-LLM oracle (fake server, noisy-0.14,
             3 samples voted) vs noisy LLM + routing
   report    reads every suite's JSON and prints the goals, with the baseline of the same run
-  crf_<lang>, tagger_<lang>, session_<model>_<lang>: the defaults on five languages (see below)
+  crf_<lang>, tagger_<lang>, session_<model>_<lang>: the defaults on five languages (see below);
+            crf_transfer_<lang>: crf_<lang> with 2,000 sentences of the other four languages
   defaults  the table of the crf_/tagger_ runs (per language, and medians over the languages)
   stability the F1 of consecutive versions in the session_ runs, and the largest drop
   cost_<lang>_<profile>  (lang hau yor swa; profile afrobench-gpt-4o, paper-fewshot) the policies
@@ -129,6 +130,12 @@ for _lang in DEFAULT_LANGS:
     SUITES[f"tagger_{_lang}"] = dict(data=f"{NER}/{_lang}", model="tagger",
                                      strategies=["least_confidence"], seed_size=100, batch_size=100,
                                      rounds=4, random_extend=[], **CAPS)
+    # with cross-lingual transfer as the backend does it (NER_AUX_DATA, NER_AUX_MAX=2000): a seeded
+    # 2,000-sentence sample of the other four languages' train sets in every training set
+    SUITES[f"crf_transfer_{_lang}"] = dict(
+        data=f"{NER}/{_lang}", model="crf", strategies=["least_confidence"],
+        aux_data=[f"{NER}/{o}/train.txt" for o in DEFAULT_LANGS if o != _lang], aux_max=2000,
+        seed_size=100, batch_size=100, rounds=6, random_extend=[1000, 1500, 2000], **CAPS)
     # today's tagger before this change (no word classes), to 200 labels: the baseline of the
     # "F1 at 200 labels" goal, measured with the same pool, test set and seed sets
     SUITES[f"tagger_plain_{_lang}"] = dict(data=f"{NER}/{_lang}", model="tagger", word_clusters=False,

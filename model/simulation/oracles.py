@@ -101,8 +101,6 @@ class LLMOracle:
             c()
 
 
-
-
 def make_llm_oracle(data: Any, data_dir: str, model_name: str | None, samples: int,
                     fake_persona: str | None = None, store_dir: str = "benchmarks/out/llm_store",
                     prices_per_1m: tuple[float, float] | None = None) -> LLMOracle:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from backend.errors import UpstreamError
@@ -201,6 +203,23 @@ class LabelStudioClient:
         body = self._get_page(project_id, {"fields": "task_only", "include": "id,data", "page_size": page_size,
                                            "query": _query([_annotated_item(False)])}, page)
         return _still_unlabeled((body or {}).get("tasks") or []), int((body or {}).get("total") or 0)
+
+    def unlabeled_sample(self, project_id: int, n: int, seed: int = 0,
+                         page_size: int = LIGHT_PAGE_SIZE) -> list[dict]:
+        """About ``n`` unlabelled tasks (id + data): at least ten seeded windows of the listing
+        (at most ``page_size`` tasks each) spread over the pool, so the cost follows ``n``, not the
+        project's size; the whole pool when it is not larger than ``n``."""
+        size = max(1, min(page_size, math.ceil(n / 10)))
+        first, total = self.unlabeled_page(project_id, 1, size)
+        if total <= n:
+            return first if total <= len(first) else self.unlabeled_tasks(project_id)
+        n_windows = math.ceil(total / size)
+        picked = np.random.default_rng([seed, n_windows]).choice(n_windows, math.ceil(n / size), replace=False)
+        out: dict[int, dict] = {}
+        for w in sorted(int(p) + 1 for p in picked):
+            page = first if w == 1 else self.unlabeled_page(project_id, w, size)[0]
+            out.update({int(t["id"]): t for t in page})
+        return list(out.values())
 
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
         """Write predictions (``task``, ``result``, ``score``, ``model_version``) in large chunks.

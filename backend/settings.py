@@ -15,6 +15,7 @@
 | `NER_BACKBONE` | *(unset)* | local path of a Hugging Face token-classification model to fine-tune instead of the from-scratch tagger |
 | `NER_AUX_DATA` | *(unset)* | comma-separated labelled CoNLL files of related languages (e.g. MasakhaNER pcm, ibo, yor train sets) the NER model trains on beside the project's annotations; entity types the project lacks become O |
 | `NER_AUX_MAX` | `2000` | sentences sampled from `NER_AUX_DATA` per training (each retrain pays for them) |
+| `NER_CLUSTER_TEXTS` | `20000` | most unlabelled task texts the word classes are learnt from: a larger pool is sampled (seeded windows of Label Studio's listing), so a project's first training costs the same at 100,000 tasks as at 20,000; `0` = every task |
 | `NER_MAX_EPOCHS` | `30` | epoch cap of the from-scratch tagger (early stopping usually stops sooner) |
 | `TRAIN_MIN_ANNOTATIONS` | `1` | annotations a project needs before training starts |
 | `TRAIN_EVERY_N` | `1` | annotation events since the last training started before another is queued (Start Training always trains) |
@@ -138,6 +139,7 @@ class Settings:
     ner_backbone: str | None = None
     ner_aux_data: tuple[str, ...] = ()
     ner_aux_max: int = 2000
+    ner_cluster_texts: int = 20_000  # 0: learn the word classes from every unlabelled task
     ner_max_epochs: int = 30
     train_min_annotations: int = 1
     write_predictions: bool = True
@@ -189,6 +191,7 @@ class Settings:
             ner_backbone=(e.get("NER_BACKBONE") or None),
             ner_aux_data=_aux_files(e.get("NER_AUX_DATA")),
             ner_aux_max=int(e.get("NER_AUX_MAX", "2000")),
+            ner_cluster_texts=max(0, int(e.get("NER_CLUSTER_TEXTS") or "20000")),
             ner_max_epochs=int(e.get("NER_MAX_EPOCHS", "30")),
             train_min_annotations=int(e.get("TRAIN_MIN_ANNOTATIONS", "1")),
             write_predictions=_bool(e.get("WRITE_PREDICTIONS"), True),

@@ -5,13 +5,15 @@ classify) with all its samples, asked in one request (``n`` samples) when the se
 Each (sentence, sample) whose reply cannot be parsed or repaired is re-asked alone, with the
 parser's error message in the prompt, at most ``MAX_REASKS`` times. A truncated reply
 (``finish_reason == "length"``) keeps every complete sentence object in it; only the missing
-sentences are asked again, together, with twice the token allowance. A refusal is reported, not
+sentences are asked again, after the first pass, packed with other truncated replies' leftovers
+into requests of the usual size, with twice the token allowance. A refusal is reported, not
 re-asked. An ``LLMFatalError`` (wrong key, model or URL; breaker open) stops the run: the
 remaining units get that one message without a call. What still fails keeps its reason:
 nothing is dropped silently.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -211,13 +213,33 @@ class Engine:
                     else:
                         self._reask_ner(ask, o, toks[j], labels, language, ex, samples[k],
                                         res.error, None, label_map)
-                if missing:
-                    self._reask_missing(ask, [out[batch[j]][k] for j in missing],
-                                        [toks[j] for j in missing], labels, language, ex,
-                                        samples[k], trunc, mt, label_map)
+                with lock:  # asked again after the pass, packed with other replies' leftovers
+                    cut.extend((k, batch[j], trunc, mt) for j in missing)
 
+        def reask(group: list[tuple[int, int, str, int]]) -> None:
+            k, idx = group[0][0], [i for _, i, _, _ in group]
+            toks = [list(sentences[i]) for i in idx]
+            self._reask_missing(ask, [out[i][k] for i in idx], toks, labels, language,
+                                fewshot(" ".join(t for ts in toks for t in ts)), samples[k],
+                                group[0][2], max(m for *_, m in group), label_map)
+
+        lock, cut = threading.Lock(), []
         self._pool(units, unit, progress, "LLM NER")
+        if cut:  # sorted: the packing (and so the cache keys) never depends on thread timing
+            cut.sort(key=lambda c: (c[0], c[1]))
+            self._pool(self._pack(cut, sentences), reask, progress, "LLM NER (truncated)")
         return out
+
+    def _pack(self, cut: list[tuple[int, int, str, int]],
+              sentences: Sequence[Sequence[str]]) -> list[list[tuple[int, int, str, int]]]:
+        """Sentences truncated replies did not hold, in requests of the usual size per sample:
+        two replies cut after half their sentences cost one re-ask, not two (each re-ask pays
+        the whole instruction prompt again)."""
+        groups: list[list[tuple[int, int, str, int]]] = []
+        for k in sorted({c[0] for c in cut}):
+            mine = [c for c in cut if c[0] == k]
+            groups += [[mine[j] for j in u] for u in self._ner_units([sentences[c[1]] for c in mine])]
+        return groups
 
     def _reask_missing(self, ask, outs: list[SampleOutcome], toks: list[list[str]], labels,
                        language, ex, sample: int, error: str, truncated_at: int,

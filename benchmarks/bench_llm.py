@@ -337,9 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     md.write_text(f"""# LLM annotator benchmark
 
 Command: `python -m benchmarks.bench_llm --sentences {args.sentences} --throughput-sentences
-{args.throughput_sentences}`: the fake OpenAI server (`devtools/fakellm`, its own process) answers
+{args.throughput_sentences}{" --load" if args.load else ""}`: the fake OpenAI server (`devtools/fakellm`, its own process) answers
 sentences of MasakhaNER 2.0 hau dev;
-2 CPU cores shared with other work (1-min load average {load}).
+2 CPU cores (1-min load average {load}).
 
 {summary}
 

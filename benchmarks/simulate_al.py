@@ -141,6 +141,11 @@ for _lang in DEFAULT_LANGS:
     SUITES[f"tagger_plain_{_lang}"] = dict(data=f"{NER}/{_lang}", model="tagger", word_clusters=False,
                                            strategies=["least_confidence"], seed_size=100, batch_size=100,
                                            rounds=1, random_extend=[], full_f1=1.0, **CAPS)
+    # the served default on the language's whole train set as the pool and its whole test set
+    # (the uncapped reference: a capped pool of 2,000 makes every "% of the pool" 2-3x larger)
+    SUITES[f"crf_full_{_lang}"] = dict(data=f"{NER}/{_lang}", model="crf", strategies=["least_confidence"],
+                                       seed_size=100, batch_size=100, rounds=12,
+                                       random_extend=[2000, 3000, 4000], jobs=2)
     for _model in ("crf", "tagger"):
         SUITES[f"session_{_model}_{_lang}"] = dict(
             data=f"{NER}/{_lang}", model=_model, strategies=["least_confidence"], seed_size=100,
@@ -320,16 +325,18 @@ def _fit_seconds(result: dict, strategy: str, n: int = 500) -> float:
                           if r["strategy"] == strategy and r["n_labeled"] == n]))
 
 
-def defaults_table() -> str:
+def defaults_table(suites: tuple[str, ...] = ("crf", "tagger")) -> str:
     """The defaults table: per language and served model/strategy, labels to 95 % of full-data F1
     (its share of the pool), ratio to random in sentences and tokens, F1 at 200 and 500 labels and
-    seconds per retrain, then the medians over the languages each configuration ran on."""
+    seconds per retrain, then the medians over the languages each configuration ran on.
+    ``suites``: the suite prefixes (``crf``, ``tagger``: pools capped at 2,000; ``crf_full``: the
+    whole train set as the pool)."""
     head = ("| language | model | strategy | seeds | full-data F1 | labels to 95 % (% of pool) | "
             "ratio to random (sentences / tokens) | F1 @200 | F1 @500 | fit s @500 |\n"
             "|---|---|---|---|---|---|---|---|---|---|")
     lines, per = [head], {}
     for lang in DEFAULT_LANGS:
-        for model in ("crf", "tagger"):
+        for model in suites:
             r = _load(f"{model}_{lang}")
             if not r:
                 continue
@@ -458,8 +465,8 @@ def _headline(rows: list[dict], pts: dict, gold_key: str, budgets: list[float]) 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.simulate_al", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", choices=["overhead", *SUITES, "report", "defaults", "stability",
-                                     "cost"])
+    p.add_argument("suite", choices=["overhead", *SUITES, "report", "defaults", "defaults_full",
+                                     "stability", "cost"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--add", action="store_true",
                    help="run only the seeds the suite's saved result lacks and merge them into it")
@@ -487,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report())
     elif args.suite == "defaults":
         print(defaults_table())
+    elif args.suite == "defaults_full":
+        print(defaults_table(("crf_full",)))
     elif args.suite == "stability":
         print(stability())
     elif args.suite == "cost":

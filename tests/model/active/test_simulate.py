@@ -444,6 +444,12 @@ def test_defaults_table_and_stability_report_read_the_saved_runs(synthetic, tmp_
     assert cells[4] == f"{saved['full_data_f1']:.3f}"
     assert cells[7] == f"{lc['mean_f1'][1]:.3f}" and cells[8] == f"{lc['mean_f1'][4]:.3f}"  # 200, 500 labels
     assert any(line.startswith("| crf | least_confidence | syn |") for line in table.splitlines())
+    # ``defaults_full``: the same table over the crf_full_<lang> runs (whole train set as the pool)
+    import shutil
+    shutil.copytree(tmp_path / "crf_syn", tmp_path / "crf_full_syn")
+    full = simulate_al.defaults_table(("crf_full",)).splitlines()
+    assert any(line.startswith("| syn | crf_full | least_confidence |") for line in full)
+    assert not any(line.startswith("| syn | crf |") for line in full)
 
     report = simulate_al.stability()
     session = json.loads((tmp_path / "session_crf_syn" / "simulation.json").read_text())

@@ -17,7 +17,6 @@ prediction carries a k-means ``cluster`` of the queue, which Label Studio's queu
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ import numpy as np
 
 from backend.ls_json import has_annotation, llm_spans_of, regions_for
 from backend.superseded import PredictionLedger, prune
+from model.active.candidates import sample_windows
 from model.spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from model.local import LocalModel
 
 log = logging.getLogger(__name__)
-SAMPLE_WINDOWS = 4  # listing windows per candidate sample: spread over the pool, 4 requests
 SINGLE_WRITE_MAX = 1_000  # above this many predictions one bulk import beats one request each
 
 
@@ -126,21 +125,13 @@ class PredictionWriter:
         ledger["current"] = version
 
     def _sample(self, project_id: int, ledger: dict, with_preds: bool) -> list[dict]:
-        """This retrain's candidates: ``SAMPLE_WINDOWS`` windows of the unlabelled listing, taken in
-        a seeded order that visits every window once per cycle, plus the current queue's tasks."""
-        size = max(1, math.ceil(self.candidates / SAMPLE_WINDOWS))
-        total = int(ledger.get("pool_total") or 0)
-        r = int(ledger.get("rotation") or 0)
-        out: dict[int, dict] = {}
-        for _ in range(SAMPLE_WINDOWS):
-            n_windows = max(1, math.ceil(total / size))
-            cycle, pos = divmod(r, n_windows)
-            window = int(np.random.default_rng([self.seed, cycle, n_windows]).permutation(n_windows)[pos]) + 1
-            page, total = self.client.unlabeled_page(project_id, window, size)
-            out.update({int(t["id"]): t for t in page})
-            r += 1
-            if total <= size * SAMPLE_WINDOWS and len(out) >= total:
-                break  # a small pool: all of it is in the sample
+        """This retrain's candidates: ``RESCORE_CANDIDATES`` in windows of the unlabelled listing, taken in
+        a seeded order that visits every window once per cycle (``model.active.candidates``, the
+        sample the simulation draws too), plus the current queue's tasks."""
+        page, r, total = sample_windows(lambda w, size: self.client.unlabeled_page(project_id, w + 1, size),
+                                        self.candidates, int(ledger.get("rotation") or 0),
+                                        int(ledger.get("pool_total") or 0), self.seed, key=lambda t: int(t["id"]))
+        out: dict[int, dict] = {int(t["id"]): t for t in page}
         ledger["rotation"], ledger["pool_total"] = r, total
         queue = sorted({tid for tid, v in ledger["written"].values() if v == ledger.get("current")} - set(out))
         if queue:

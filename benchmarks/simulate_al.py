@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from backend.settings import Settings
 from model.shared_data import MASAKHANER2, MASAKHANEWS
 
 OUT = Path("benchmarks/out/simulate_al")
@@ -146,6 +147,11 @@ for _lang in DEFAULT_LANGS:
     SUITES[f"crf_full_{_lang}"] = dict(data=f"{NER}/{_lang}", model="crf", strategies=["least_confidence"],
                                        seed_size=100, batch_size=100, rounds=12,
                                        random_extend=[2000, 3000, 4000], jobs=2)
+    # the same whole pools as the backend serves them: informed strategies pick from the
+    # RESCORE_CANDIDATES sample of listing windows a retrain scores (model.active.candidates),
+    # random stays uniform over the pool
+    SUITES[f"crf_served_{_lang}"] = dict(SUITES[f"crf_full_{_lang}"], candidates=Settings.rescore_candidates,
+                                         strategies=["least_confidence", "total_entropy"])
     for _model in ("crf", "tagger"):
         SUITES[f"session_{_model}_{_lang}"] = dict(
             data=f"{NER}/{_lang}", model=_model, strategies=["least_confidence"], seed_size=100,
@@ -495,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.suite == "defaults":
         print(defaults_table())
     elif args.suite == "defaults_full":
-        print(defaults_table(("crf_full",)))
+        print(defaults_table(("crf_full", "crf_served")))
     elif args.suite == "stability":
         print(stability())
     elif args.suite == "cost":

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from model.active import ModelOutputs, RoutingPolicy, fit_thresholds, get_strategy, strategy_names
+from model.active.candidates import sample_windows
 from model.active.routing import fit_thresholds_per_dollar
 from model.sampling import entity_rich_indices, random_indices
 from model.simulation.cost import (DEFAULT_BUDGETS, HUMAN_COST_PER_SENTENCE, PROFILES,
@@ -96,6 +97,12 @@ class Config:
     route_per_dollar: bool = False
     route_wrong_penalty: float = 1.0        # fit_thresholds_per_dollar's wrong_penalty
     random_extend: list[int] = field(default_factory=list)
+    # > 0: an informed strategy picks from the sample a served retrain scores (RESCORE_CANDIDATES:
+    # windows of the pool in listing order, model.active.candidates), not from the whole pool;
+    # random stays uniform over the pool (what Label Studio's own random queue serves). The
+    # backend also re-scores its previous queue (QUEUE_SIZE tasks); with batch_size >= QUEUE_SIZE
+    # that queue is all labelled by the next round, so the sample alone is what it scores
+    candidates: int = 0
     aux_data: list[str] = field(default_factory=list)  # CoNLL files always trained on, never bought
     aux_max: int | None = None                         # seeded sample of them (None: all)
     jobs: int = 1                                      # (seed, arm) runs in parallel processes
@@ -213,6 +220,7 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
     rows = []
     n_tokens = _token_counts(data)
     targets = _targets(cfg, strategy_name, len(labelled))
+    rotation = total = 0  # the served candidate sample's state (cfg.candidates)
     for r in range(len(targets) + 1):
         t0 = time.perf_counter()
         model = _fit(cfg, data, labelled, labels, seed)
@@ -228,7 +236,13 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
             break
         t1 = time.perf_counter()
         outputs = model_outputs(data, model, data.X)  # lazy: random never computes it
-        picked = strategy.query(outputs, pool, min(targets[r] - len(labelled), pool.size),
+        offered = pool
+        if cfg.candidates and strategy_name != "random":
+            sample, rotation, total = sample_windows(
+                lambda w, size: (pool[w * size:(w + 1) * size].tolist(), pool.size),
+                cfg.candidates, rotation, total, seed=0)  # the backend's PredictionWriter seed
+            offered = np.array(sorted(sample), dtype=pool.dtype)
+        picked = strategy.query(outputs, offered, min(targets[r] - len(labelled), offered.size),
                                 indices_labeled=np.array(labelled), rng=rng)
         rows[-1]["query_s"] = round(time.perf_counter() - t1, 2)
         assert not set(map(int, picked)) & set(labelled), "an item was queried twice"
@@ -473,6 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-extend", type=int, nargs="*", default=[], metavar="N",
                    help="extra labelled-set sizes for the random arm beyond the last round "
                         "(cheap: random needs no pool scoring), e.g. 2000 3000 4000")
+    p.add_argument("--candidates", type=int, default=0, metavar="N",
+                   help="informed strategies pick from the sample a served retrain scores "
+                        "(RESCORE_CANDIDATES: windows of the pool in listing order), not from the "
+                        "whole pool; 0 = the whole pool (default)")
     p.add_argument("--aux-data", nargs="*", default=[], metavar="CONLL",
                    help="labelled CoNLL files of other languages (e.g. "
                         "../shared/data/masakhaner2/pcm/train.txt) added to every training set: "
@@ -545,7 +563,7 @@ def config_from_args(a: argparse.Namespace) -> Config:
                   ner_backbone=a.ner_backbone, min_consistency=a.min_consistency,
                   min_agreement=a.min_agreement, route_target=a.route_target, llm_model=a.llm_model, fake_llm=a.fake_llm,
                   llm_samples=a.llm_samples, human_cost_per_sentence=a.human_cost_per_sentence,
-                  random_extend=a.random_extend, aux_data=a.aux_data, aux_max=a.aux_max,
+                  random_extend=a.random_extend, candidates=a.candidates, aux_data=a.aux_data, aux_max=a.aux_max,
                   jobs=a.jobs, review_ratio_correct=a.review_ratio_correct,
                   review_ratio_edit=a.review_ratio_edit, llm_profile=a.llm_profile,
                   llm_price_in_per_1m=a.llm_price_in, llm_price_out_per_1m=a.llm_price_out,

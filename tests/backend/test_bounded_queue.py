@@ -70,3 +70,28 @@ def test_a_failed_deletion_never_fails_the_write_and_is_retried(fake_ls, tiny_mo
     out = writer.write(1, spec, "v3", model)
     assert out["delete_failed"] == 0
     assert {p["model_version"] for p in fake_ls.predictions[1]} == {"v3"}
+
+
+def test_the_writer_scores_the_candidate_sample_the_simulation_draws(fake_ls, tmp_path):  # noqa: F811
+    """Measure what is served: over consecutive retrains the backend reads the same windows of
+    Label Studio's listing that ``model.simulation`` picks from (``--candidates``), one cycle
+    reaching every task."""
+    import numpy as np
+
+    from model.active.candidates import sample_windows
+
+    texts = [f"jumla ta {i} a Kano." for i in range(57)]
+    ids = fake_ls.add_tasks(1, texts)
+    writer, _ = _writer(fake_ls, tmp_path, candidates=12)  # windows of 3 tasks, 19 windows
+    pool = np.arange(len(ids))
+    ledger = {"written": {}, "rotation": 0, "pool_total": 0}
+    rotation = total = 0
+    served_all: set[int] = set()
+    for _ in range(5):
+        served = sorted(ids.index(int(t["id"])) for t in writer._sample(1, ledger, with_preds=False))
+        sim, rotation, total = sample_windows(lambda w, size: (pool[w * size:(w + 1) * size].tolist(), pool.size),
+                                              12, rotation, total, seed=0)
+        assert served == sorted(sim) and len(served) == 12
+        served_all.update(served)
+    # the first read learns the listing's size; the next 19 windows are one cycle over the pool
+    assert ledger["rotation"] == rotation == 19 and served_all == set(range(57))

@@ -103,6 +103,33 @@ def test_no_item_is_ever_bought_twice(synthetic, tmp_path):
     assert rows[-1]["n_tokens_labeled"] == sum(len(x) for x in data.X)
 
 
+def test_candidates_limit_informed_picks_to_the_served_sample(synthetic):
+    """``candidates``: each round's picks lie in that round's sample of listing windows (the
+    sample the backend's writer scores), the sample rotates, and random is not limited."""
+    from model.active.candidates import sample_windows
+
+    data = load_data("ner", synthetic)
+    cfg = Config(data=str(synthetic), strategies=["least_confidence"], batch_size=20, rounds=4,
+                 seed_size=50, candidates=40, model_params={"max_iterations": 10})
+    oracle = RecordingOracle(data.Y)
+    run_arm(cfg, data, "least_confidence", "gold", 0, np.arange(50), {"gold": oracle})
+    bought = oracle.bought[50:]
+    assert len(bought) == 80
+    labelled, rotation, total, samples = set(range(50)), 0, 0, []
+    for r in range(4):
+        pool = np.setdiff1d(np.arange(len(data.X)), sorted(labelled))
+        sample, rotation, total = sample_windows(lambda w, size: (pool[w * size:(w + 1) * size].tolist(), pool.size),
+                                                 40, rotation, total, seed=0)
+        picks = bought[20 * r: 20 * (r + 1)]
+        assert set(picks) <= set(sample), f"round {r}: a pick outside the served sample"
+        samples.append(frozenset(sample))
+        labelled |= set(picks)
+    assert len(set(samples)) == 4  # the windows rotate
+    rand = RecordingOracle(data.Y)
+    run_arm(cfg, data, "random", "gold", 0, np.arange(50), {"gold": rand})
+    assert max(rand.bought[50:70]) - min(rand.bought[50:70]) > 300  # uniform over the 450-item pool
+
+
 def _noisy_oracle(data, p_flip=0.3, samples=3):
     rng = np.random.default_rng(0)
 

@@ -10,7 +10,7 @@
 | `MAX_REQUEST_MB` | `100` | request body limit, chunked bodies included (413 above) |
 | `REDIS_URL` | *(unset)* | set -> jobs run on RQ workers (`rq worker`); unset -> in a background thread of the server |
 | `PREDICT_SOURCE` | `auto` | what `/predict` returns: `model` (local model), `llm`, `both` (LLM first, model as fallback), `auto` (= `both` when the LLM is on, else `model`) |
-| `QUERY_STRATEGY` | `least_confidence` | active-learning strategy whose scores order Label Studio's queue |
+| `QUERY_STRATEGY` | `total_entropy` | active-learning strategy whose scores order Label Studio's queue (chosen on five languages: README, "On whole train sets") |
 | `NER_MODEL` | `crf` (`backbone` when `NER_BACKBONE` is set) | served NER model: `crf` (CRF + word classes of the project's text), `tagger` (BiLSTM-CRF from scratch, same word classes), `backbone` (fine-tunes `NER_BACKBONE`); a project's extra param `ner_model` overrides it |
 | `NER_BACKBONE` | *(unset)* | local path of a Hugging Face token-classification model to fine-tune instead of the from-scratch tagger |
 | `NER_AUX_DATA` | *(unset)* | comma-separated labelled CoNLL files of related languages (e.g. MasakhaNER pcm, ibo, yor train sets) the NER model trains on beside the project's annotations; entity types the project lacks become O |
@@ -76,7 +76,7 @@ def _query_strategy(e: Mapping[str, str], ner_model: str) -> str:
     reads MC-dropout samples, which the CRF cannot give; it would fail at the first re-score)."""
     from model.active import get_strategy
     from model.local import lacking_outputs
-    name = e.get("QUERY_STRATEGY", "least_confidence")
+    name = e.get("QUERY_STRATEGY", "total_entropy")
     try:
         strategy = get_strategy(name)
     except ValueError as exc:
@@ -134,7 +134,7 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     redis_url: str | None = field(default=None, repr=False)
     predict_source: str = "auto"
-    query_strategy: str = "least_confidence"
+    query_strategy: str = "total_entropy"
     ner_model: str = "crf"
     ner_backbone: str | None = None
     ner_aux_data: tuple[str, ...] = ()

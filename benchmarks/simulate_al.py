@@ -121,7 +121,7 @@ SUITES: dict[str, dict] = {
 #                  entropy vs random, 100 -> 700 labels; random on to 1,000 / 1,500 / 2,000 (all)
 #   tagger_<lang>  the served tagger, least confidence vs random, 100 -> 500 labels
 #   session_<model>_<lang>  a labelling session in small batches (+50 labels per version from 100
-#                  to 500, least confidence), for the F1 of consecutive versions (``stability``);
+#                  to 500, the served QUERY_STRATEGY), for the F1 of consecutive versions (``stability``);
 #                  no full-data fit (full_f1 given as 1.0: its 95 % figures mean nothing)
 CAPS = dict(max_pool=2000, max_test=800)
 for _lang in DEFAULT_LANGS:
@@ -153,8 +153,8 @@ for _lang in DEFAULT_LANGS:
     SUITES[f"crf_served_{_lang}"] = dict(SUITES[f"crf_full_{_lang}"], candidates=Settings.rescore_candidates,
                                          strategies=["least_confidence", "total_entropy"])
     for _model in ("crf", "tagger"):
-        SUITES[f"session_{_model}_{_lang}"] = dict(
-            data=f"{NER}/{_lang}", model=_model, strategies=["least_confidence"], seed_size=100,
+        SUITES[f"session_{_model}_{_lang}"] = dict(  # the served default strategy
+            data=f"{NER}/{_lang}", model=_model, strategies=[Settings.query_strategy], seed_size=100,
             batch_size=50, rounds=8, random_extend=[], full_f1=1.0, **CAPS)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from backend.ls_json import has_annotation, llm_spans_of, regions_for
 from backend.superseded import PredictionLedger, prune
-from model.active.candidates import sample_windows
+from model.active.candidates import SAMPLE_SEED, sample_windows
 from model.spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ SINGLE_WRITE_MAX = 1_000  # above this many predictions one bulk import beats on
 
 class PredictionWriter:
     def __init__(self, client: "LabelStudioClient", store: "ModelStore", strategy_name: str, *,
-                 candidates: int = 0, queue_size: int = 0, sweep_every: int = 20, seed: int = 0):
+                 candidates: int = 0, queue_size: int = 0, sweep_every: int = 20,
+                 seed: int = SAMPLE_SEED):
         self.client = client
         self.store = store
         self.strategy_name = strategy_name

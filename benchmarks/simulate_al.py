@@ -336,7 +336,7 @@ def defaults_table(suites: tuple[str, ...] = ("crf", "tagger")) -> str:
     (its share of the pool), ratio to random in sentences and tokens, F1 at 200 and 500 labels and
     seconds per retrain, then the medians over the languages each configuration ran on.
     ``suites``: the suite prefixes (``crf``, ``tagger``: pools capped at 2,000; ``crf_full``: the
-    whole train set as the pool)."""
+    whole train set as the pool; ``crf_served``: the same, picked from the served candidate sample)."""
     head = ("| language | model | strategy | seeds | full-data F1 | labels to 95 % (% of pool) | "
             "ratio to random (sentences / tokens) | F1 @200 | F1 @500 | fit s @500 |\n"
             "|---|---|---|---|---|---|---|---|---|---|")

@@ -16,6 +16,7 @@ import numpy as np
 
 T = TypeVar("T")
 SAMPLE_WINDOWS = 4  # listing windows per candidate sample: spread over the pool, 4 requests
+SAMPLE_SEED = 0  # the window order's seed: the backend's writer and the simulation both use it
 
 
 def window_size(candidates: int) -> int:
@@ -49,3 +50,11 @@ def sample_windows(read_window: Callable[[int, int], tuple[list[T], int]], candi
         if total <= size * SAMPLE_WINDOWS and len(out) >= total:
             break  # a small pool: all of it is in the sample
     return list(out.values()), rotation, total
+
+
+def sample_pool(pool: np.ndarray, candidates: int, rotation: int, total: int,
+                seed: int = SAMPLE_SEED) -> tuple[list[int], int, int]:
+    """``sample_windows`` over an in-memory pool of item indices in listing order (the
+    simulation's unlabelled pool), as the backend reads Label Studio's listing."""
+    return sample_windows(lambda w, size: (pool[w * size:(w + 1) * size].tolist(), pool.size),
+                          candidates, rotation, total, seed)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from model.active import ModelOutputs, RoutingPolicy, fit_thresholds, get_strategy, strategy_names
-from model.active.candidates import sample_windows
+from model.active.candidates import sample_pool
 from model.active.routing import fit_thresholds_per_dollar
 from model.sampling import entity_rich_indices, random_indices
 from model.simulation.cost import (DEFAULT_BUDGETS, HUMAN_COST_PER_SENTENCE, PROFILES,
@@ -238,9 +238,7 @@ def run_arm(cfg: Config, data: Data, strategy_name: str, oracle_name: str, seed:
         outputs = model_outputs(data, model, data.X)  # lazy: random never computes it
         offered = pool
         if cfg.candidates and strategy_name != "random":
-            sample, rotation, total = sample_windows(
-                lambda w, size: (pool[w * size:(w + 1) * size].tolist(), pool.size),
-                cfg.candidates, rotation, total, seed=0)  # the backend's PredictionWriter seed
+            sample, rotation, total = sample_pool(pool, cfg.candidates, rotation, total)
             offered = np.array(sorted(sample), dtype=pool.dtype)
         picked = strategy.query(outputs, offered, min(targets[r] - len(labelled), offered.size),
                                 indices_labeled=np.array(labelled), rng=rng)

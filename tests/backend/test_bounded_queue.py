@@ -78,7 +78,7 @@ def test_the_writer_scores_the_candidate_sample_the_simulation_draws(fake_ls, tm
     reaching every task."""
     import numpy as np
 
-    from model.active.candidates import sample_windows
+    from model.active.candidates import sample_pool
 
     texts = [f"jumla ta {i} a Kano." for i in range(57)]
     ids = fake_ls.add_tasks(1, texts)
@@ -89,8 +89,7 @@ def test_the_writer_scores_the_candidate_sample_the_simulation_draws(fake_ls, tm
     served_all: set[int] = set()
     for _ in range(5):
         served = sorted(ids.index(int(t["id"])) for t in writer._sample(1, ledger, with_preds=False))
-        sim, rotation, total = sample_windows(lambda w, size: (pool[w * size:(w + 1) * size].tolist(), pool.size),
-                                              12, rotation, total, seed=0)
+        sim, rotation, total = sample_pool(pool, 12, rotation, total)
         assert served == sorted(sim) and len(served) == 12
         served_all.update(served)
     # the first read learns the listing's size; the next 19 windows are one cycle over the pool

@@ -106,7 +106,7 @@ def test_no_item_is_ever_bought_twice(synthetic, tmp_path):
 def test_candidates_limit_informed_picks_to_the_served_sample(synthetic):
     """``candidates``: each round's picks lie in that round's sample of listing windows (the
     sample the backend's writer scores), the sample rotates, and random is not limited."""
-    from model.active.candidates import sample_windows
+    from model.active.candidates import sample_pool
 
     data = load_data("ner", synthetic)
     cfg = Config(data=str(synthetic), strategies=["least_confidence"], batch_size=20, rounds=4,
@@ -118,8 +118,7 @@ def test_candidates_limit_informed_picks_to_the_served_sample(synthetic):
     labelled, rotation, total, samples = set(range(50)), 0, 0, []
     for r in range(4):
         pool = np.setdiff1d(np.arange(len(data.X)), sorted(labelled))
-        sample, rotation, total = sample_windows(lambda w, size: (pool[w * size:(w + 1) * size].tolist(), pool.size),
-                                                 40, rotation, total, seed=0)
+        sample, rotation, total = sample_pool(pool, 40, rotation, total)
         picks = bought[20 * r: 20 * (r + 1)]
         assert set(picks) <= set(sample), f"round {r}: a pick outside the served sample"
         samples.append(frozenset(sample))
